@@ -1,0 +1,103 @@
+"""AlexNet (Krizhevsky, Sutskever & Hinton 2012) and its single-tower form (Krizhevsky
+2014, "One weird trick for parallelizing convolutional neural networks")."""
+
+from __future__ import annotations
+
+import keras
+
+from keras_cnns.layers.lrn import LocalResponseNormalization
+from keras_cnns.models.common import (
+    build_model,
+    check_choice,
+    check_divides,
+    check_float,
+    smallest_input,
+)
+from keras_cnns.models.registry import register_model
+
+# variant -> conv widths, conv1 padding, LRN by default, default input shape.
+VARIANTS = {
+    "paper": dict(widths=(96, 256, 384, 384, 256), conv1_pad=0, lrn=True, size=227),
+    "single_tower": dict(widths=(64, 192, 384, 256, 256), conv1_pad=2, lrn=False, size=224),
+}
+_KERNELS = (11, 5, 3, 3, 3)
+_POOL_AFTER = (1, 2, 5)
+_GROUPED = (2, 4, 5)  # the convolutions that read only their own tower in the paper
+
+
+def _windows(conv1_pad: int):
+    windows = [(11 - 2 * conv1_pad, 4, "valid"), (3, 2, "valid")]
+    windows += [(5, 1, "same"), (3, 2, "valid")] + [(3, 1, "same")] * 3 + [(3, 2, "valid")]
+    return windows
+
+
+@register_model(
+    "alexnet",
+    default_input_shape=(227, 227, 3),
+    min_input_size=smallest_input(_windows(0)),
+    reference="Krizhevsky et al. 2012: 60,965,224 parameters with two towers",
+)
+def alexnet(**kwargs) -> keras.Model:
+    """AlexNet: five convolutions (LRN and overlapping 3x3/2 max pooling) and three FC layers.
+
+    Family options:
+        variant: `"paper"` (default) — 96-256-384-384-256 filters, LRN after conv1 and
+            conv2, 227x227x3 input so that the last pooling gives 6x6x256.
+            `"single_tower"` — 64-192-384-256-256 without LRN, 224x224x3 input
+            (torchvision's AlexNet).
+        groups: groups of conv2, conv4 and conv5; the paper's two GPU towers are
+            `groups=2` (default for "paper"), `groups=1` is one tower.
+        lrn: override whether LRN follows conv1 and conv2.
+        dropout: dropout rate after fc6 and fc7 (paper: 0.5).
+    """
+    return _alexnet(**kwargs)
+
+
+def _alexnet(variant="paper", groups=None, lrn=None, dropout=0.5, **common) -> keras.Model:
+    check_choice("variant", variant, VARIANTS)
+    spec = VARIANTS[variant]
+    widths = spec["widths"]
+    groups = (2 if variant == "paper" else 1) if groups is None else groups
+    check_divides(
+        "groups", groups, [widths[0], widths[1], widths[2], widths[3], widths[3], widths[4]]
+    )
+    use_lrn = spec["lrn"] if lrn is None else lrn
+    if not isinstance(use_lrn, bool):
+        raise TypeError(f"`lrn` must be True, False or None; received {lrn!r}.")
+    dropout = check_float("dropout", dropout, low=0.0, high=1.0, high_inclusive=False)
+    layers = keras.layers
+
+    def features(x):
+        if spec["conv1_pad"]:
+            x = layers.ZeroPadding2D(spec["conv1_pad"], name="conv1_pad")(x)
+        for index, (filters, kernel) in enumerate(zip(widths, _KERNELS), start=1):
+            x = layers.Conv2D(
+                filters,
+                kernel,
+                strides=4 if index == 1 else 1,
+                padding="valid" if index == 1 else "same",
+                groups=groups if index in _GROUPED else 1,
+                activation="relu",
+                name=f"conv{index}",
+            )(x)
+            if use_lrn and index in (1, 2):
+                x = LocalResponseNormalization(name=f"norm{index}")(x)
+            if index in _POOL_AFTER:
+                x = layers.MaxPooling2D(3, strides=2, name=f"pool{index}")(x)
+        return x
+
+    def top(x, num_classes, classifier_activation):
+        x = layers.Flatten(name="flatten")(x)
+        for index in (6, 7):
+            x = layers.Dense(4096, activation="relu", name=f"fc{index}")(x)
+            x = layers.Dropout(dropout, name=f"drop{index}")(x)
+        return layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
+
+    return build_model(
+        "alexnet",
+        features,
+        top,
+        default_input_shape=(spec["size"], spec["size"], 3),
+        min_input_size=smallest_input(_windows(spec["conv1_pad"])),
+        **common,
+    )

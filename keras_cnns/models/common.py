@@ -1,0 +1,327 @@
+"""The one place where every builder's common arguments are checked and applied.
+
+Family files describe their network (a `features` function and a `top` function) and hand
+both to `build_model`, which owns the input layer, input-size checks and adaptation, the
+top/pooling choice and weight loading. No family file repeats any of that.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Callable, Iterable, Sequence
+
+import keras
+
+from keras_cnns.models.registry import COMMON_ARGS_DOC, PretrainedWeights, get_spec  # noqa: F401
+
+POOLING_CHOICES = (None, "avg", "max")
+FIT_INPUT_CHOICES = (None, "pad", "resize")
+
+
+
+# ---------------------------------------------------------------- argument checks
+def check_choice(arg: str, value: Any, choices: Iterable[Any]) -> Any:
+    """Return `value` if it is one of `choices`, else raise a ValueError naming `arg`."""
+    choices = tuple(choices)
+    if value not in choices:
+        raise ValueError(
+            f"Invalid `{arg}`: {value!r}. Accepted values: "
+            f"{', '.join(repr(c) for c in choices)}."
+        )
+    return value
+
+
+def check_int(
+    arg: str, value: Any, *, minimum: int | None = None, maximum: int | None = None
+) -> int:
+    """Return `value` if it is an int (not a bool) within bounds, else raise naming `arg`."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"`{arg}` must be an integer; received {value!r} ({type(value).__name__}).")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"`{arg}` must be >= {minimum}; received {value}.")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"`{arg}` must be <= {maximum}; received {value}.")
+    return value
+
+
+def check_float(
+    arg: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+) -> float:
+    """Return `value` as float if it is a real number within the interval, else raise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"`{arg}` must be a number; received {value!r}.")
+    value = float(value)
+    too_low = low is not None and (value < low if low_inclusive else value <= low)
+    too_high = high is not None and (value > high if high_inclusive else value >= high)
+    if too_low or too_high or math.isnan(value):
+        left = "[" if low_inclusive else "("
+        right = "]" if high_inclusive else ")"
+        interval = f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}{right}"
+        raise ValueError(f"`{arg}` must be in {interval}; received {value}.")
+    return value
+
+
+def check_divides(arg: str, value: int, channels: Sequence[int]) -> int:
+    """Check that `value` (e.g. a group count) divides every channel count given."""
+    check_int(arg, value, minimum=1)
+    bad = [c for c in channels if c % value]
+    if bad:
+        limit = math.gcd(*channels)
+        accepted = [d for d in range(1, limit + 1) if limit % d == 0]
+        raise ValueError(
+            f"`{arg}`={value} does not divide the channel counts {list(channels)}; "
+            f"accepted values: {', '.join(map(str, accepted))}."
+        )
+    return value
+
+
+def check_activation(arg: str, value: Any) -> Any:
+    """Accept None, a callable or a name Keras knows as an activation."""
+    if value is None or callable(value):
+        return value
+    if not isinstance(value, str):
+        raise TypeError(f"`{arg}` must be None, a string or a callable; received {value!r}.")
+    try:
+        keras.activations.get(value)
+    except (ValueError, TypeError) as err:
+        raise ValueError(
+            f"Unknown `{arg}`: {value!r}. Use None (logits), a callable or a Keras "
+            f"activation name such as 'softmax', 'sigmoid', 'linear'."
+        ) from err
+    return value
+
+
+def output_size(size: int | None, kernel: int, stride: int, padding: str) -> int | None:
+    """Spatial output size of a convolution or pooling window (Keras semantics)."""
+    if size is None:
+        return None
+    if padding == "same":
+        return math.ceil(size / stride)
+    return (size - kernel) // stride + 1
+
+
+def smallest_input(windows: Sequence[tuple[int, int, str]]) -> int:
+    """Smallest input size that survives a chain of (kernel, stride, padding) windows."""
+    for size in range(1, 4096):
+        current: int | None = size
+        for kernel, stride, padding in windows:
+            current = output_size(current, kernel, stride, padding)
+            if current is None or current < 1:
+                break
+        else:
+            return size
+    raise ValueError("No input size up to 4096 survives these windows.")
+
+
+def _check_input_shape(
+    input_shape: Any, default: tuple[int, int, int], allow_none: bool
+) -> tuple[int | None, int | None, int]:
+    if input_shape is None:
+        return tuple(default)
+    if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
+        raise ValueError(
+            "`input_shape` must be a tuple (height, width, channels) of rank 3, channels "
+            f"last; received {input_shape!r}."
+        )
+    shape = []
+    for axis, dim in zip(("height", "width", "channels"), input_shape):
+        if dim is None and axis != "channels":
+            if not allow_none:
+                raise ValueError(
+                    f"`input_shape` {tuple(input_shape)!r} leaves the {axis} undefined, which "
+                    "this model's classifier cannot take (its fully connected top needs a "
+                    "fixed size); give a size or use include_top=False."
+                )
+            shape.append(None)
+            continue
+        if isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0:
+            raise ValueError(
+                f"`input_shape` must hold positive integers (height and width may be None "
+                f"with include_top=False); received {tuple(input_shape)!r}: {axis}={dim!r}."
+            )
+        shape.append(dim)
+    return tuple(shape)
+
+
+def _check_weights(
+    weights: Any, spec_weights: dict[str, PretrainedWeights]
+) -> PretrainedWeights | str | None:
+    if weights is None:
+        return None
+    if isinstance(weights, os.PathLike):
+        weights = os.fspath(weights)
+    if not isinstance(weights, str):
+        raise TypeError(f"`weights` must be None, a name or a path; received {weights!r}.")
+    if weights in spec_weights:
+        return spec_weights[weights]
+    if os.path.isfile(weights):
+        return weights
+    names = ", ".join(repr(n) for n in spec_weights) or "none for this model"
+    raise ValueError(
+        f"Invalid `weights`: {weights!r} is neither a published weights name nor an "
+        f"existing file. Accepted: None, a published name ({names}), or the path to a "
+        "weights file."
+    )
+
+
+# ------------------------------------------------------------------------ heads
+def classifier(x, num_classes: int, activation: Any, name: str = "predictions"):
+    """The last fully connected layer with the chosen classifier activation."""
+    return keras.layers.Dense(num_classes, activation=activation, name=name)(x)
+
+
+def global_pool(x, pooling: str | None):
+    """Global pooling for `include_top=False` (or the identity when `pooling=None`)."""
+    if pooling == "avg":
+        return keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if pooling == "max":
+        return keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
+    return x
+
+
+# ---------------------------------------------------------------------- builder
+def build_model(
+    model_name: str,
+    features: Callable[[Any], Any],
+    top: Callable[[Any, int, Any], Any],
+    *,
+    num_classes: int = 1000,
+    input_shape: Any = None,
+    include_top: bool = True,
+    pooling: str | None = None,
+    weights: Any = None,
+    classifier_activation: Any = "softmax",
+    name: str | None = None,
+    fit_input: str | None = None,
+    default_input_shape: tuple[int, int, int] | None = None,
+    min_input_size: int | None = None,
+    fixed_size_top: bool = True,
+) -> keras.Model:
+    """Build a functional model from a family's `features` and `top` functions.
+
+    Args:
+        model_name: the registered name; its registry entry gives the default input
+            shape, the minimum size and the published weights.
+        features: maps the (adapted) input tensor to the last feature map.
+        top: maps `(features, num_classes, classifier_activation)` to the output
+            tensor, or to a dict of named outputs (for auxiliary heads).
+        default_input_shape, min_input_size: override the registry's values when a
+            family option changes them.
+        fixed_size_top: whether the classifier needs a fixed spatial size (a
+            flattening top does; a global-pooling top does not).
+        Other arguments: see `COMMON_ARGS_DOC`.
+    """
+    if keras.config.image_data_format() != "channels_last":
+        raise ValueError(
+            "keras_cnns builds channels_last models; keras.config.image_data_format() is "
+            f"{keras.config.image_data_format()!r}. Call "
+            "keras.config.set_image_data_format('channels_last')."
+        )
+    spec = get_spec(model_name)
+    default_shape = tuple(default_input_shape or spec.default_input_shape)
+    min_size = int(min_input_size or spec.min_input_size)
+
+    if not isinstance(include_top, bool):
+        raise TypeError(f"`include_top` must be True or False; received {include_top!r}.")
+    check_choice("pooling", pooling, POOLING_CHOICES)
+    if include_top and pooling is not None:
+        raise ValueError(
+            f"`pooling={pooling!r}` is only used with include_top=False; with "
+            "include_top=True the classifier decides. Pass include_top=False or pooling=None."
+        )
+    check_choice("fit_input", fit_input, FIT_INPUT_CHOICES)
+    if include_top:
+        check_int("num_classes", num_classes, minimum=1)
+    check_activation("classifier_activation", classifier_activation)
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"`name` must be a string or None; received {name!r}.")
+
+    pretrained = _check_weights(weights, spec.weights)
+    shape = _check_input_shape(
+        input_shape, default_shape, allow_none=not (include_top and fixed_size_top)
+    )
+    if isinstance(pretrained, PretrainedWeights):
+        if shape[-1] != pretrained.input_shape[-1]:
+            raise ValueError(
+                f"`weights={weights!r}` were trained on {pretrained.input_shape[-1]}-channel "
+                f"inputs; `input_shape` {shape!r} has {shape[-1]} channels."
+            )
+        if include_top:
+            if num_classes != pretrained.num_classes:
+                raise ValueError(
+                    f"`weights={weights!r}` with include_top=True need "
+                    f"num_classes={pretrained.num_classes}; received {num_classes}."
+                )
+            if fixed_size_top and shape != tuple(pretrained.input_shape):
+                raise ValueError(
+                    f"`weights={weights!r}` with include_top=True need input_shape "
+                    f"{tuple(pretrained.input_shape)}; received {shape!r}. Use "
+                    "include_top=False for other sizes."
+                )
+
+    inputs = keras.Input(shape=shape, name="input")
+    x = _fit_input(inputs, shape, min_size, fit_input)
+    x = features(x)
+    if include_top:
+        outputs = top(x, num_classes, classifier_activation)
+    else:
+        outputs = global_pool(x, pooling)
+    model = keras.Model(inputs, outputs, name=name or model_name)
+
+    if pretrained is not None:
+        _load_weights(model, weights, pretrained, include_top)
+    return model
+
+
+def _fit_input(inputs, shape, min_size: int, fit_input: str | None):
+    height, width = shape[0], shape[1]
+    small = [d for d in (height, width) if d is not None and d < min_size]
+    if not small:
+        return inputs
+    if fit_input is None:
+        raise ValueError(
+            f"`input_shape` {tuple(shape)!r} is too small: this network needs at least "
+            f"{min_size}x{min_size}. Pass a larger input_shape, or fit_input='pad' / "
+            "'resize' to pad or resize inside the model."
+        )
+    if height is None or width is None:
+        raise ValueError("`fit_input` needs a fixed height and width in `input_shape`.")
+    new_h, new_w = max(height, min_size), max(width, min_size)
+    if fit_input == "resize":
+        return keras.layers.Resizing(new_h, new_w, name="fit_input_resize")(inputs)
+    pad_h, pad_w = new_h - height, new_w - width
+    padding = ((pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2))
+    return keras.layers.ZeroPadding2D(padding, name="fit_input_pad")(inputs)
+
+
+def _load_weights(model: keras.Model, weights: Any, pretrained: Any, include_top: bool) -> None:
+    if isinstance(pretrained, PretrainedWeights):
+        url = pretrained.top_url if include_top else pretrained.notop_url
+        file_hash = pretrained.top_hash if include_top else pretrained.notop_hash
+        if url is None:
+            raise ValueError(
+                f"`weights={weights!r}` are published only with the classifier; "
+                "use include_top=True."
+            )
+        path = keras.utils.get_file(
+            fname=url.rsplit("/", 1)[-1],
+            origin=url,
+            file_hash=file_hash,
+            cache_subdir=pretrained.cache_subdir,
+        )
+    else:
+        path = pretrained
+    try:
+        model.load_weights(path)
+    except (ValueError, KeyError) as err:
+        raise ValueError(
+            f"`weights={weights!r}`: the file does not fit this model (layers or shapes "
+            f"differ: check num_classes, input_shape channels and family options): {err}"
+        ) from err

@@ -1,0 +1,37 @@
+"""keras_cnns: classic convolutional networks for Keras 3 / TensorFlow."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+setup(
+    name="keras_cnns",
+    version="0.1.0",
+    description=(
+        "LeNet-5, AlexNet, VGG, GoogLeNet/Inception, ResNet and DenseNet for Keras 3, "
+        "faithful to their papers, from building to training, tuning and export."
+    ),
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["keras_cnns", "keras_cnns.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "keras>=3.10",
+        "numpy",
+        "tensorflow-datasets",
+        # tensorflow-datasets imports it when preparing a data set but does not declare it.
+        "importlib_resources",
+        "keras-tuner",
+        # TensorFlow 2.21 no longer installs it; the TensorBoard callback and KerasTuner need it.
+        "tensorboard",
+    ],
+    extras_require={
+        "cpu": ["tensorflow-cpu>=2.16"],
+        "gpu": ["tensorflow[and-cuda]>=2.16"],
+        "jax": ["jax"],
+        "test": ["pytest", "pytest-xdist", "jax", "h5py"],
+    },
+    entry_points={"console_scripts": ["keras-cnns=keras_cnns.cli:main"]},
+)
