@@ -1,0 +1,64 @@
+"""Checks every registered model goes through: build at its minimum size, save/load in
+safe mode, the declared minimum input size, and one training step under JAX."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import keras_cnns
+from conftest import small_input_shape
+
+MODELS = keras_cnns.list_models()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_save_and_load_in_safe_mode(name, tmp_path, rng):
+    shape = small_input_shape(name)
+    model = keras_cnns.get_model(name, num_classes=7, input_shape=shape)
+    x = rng.uniform(0, 1, size=(2, *shape)).astype("float32")
+    expected = model.predict(x, verbose=0)
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path, safe_mode=True)
+    assert [layer.name for layer in restored.layers] == [layer.name for layer in model.layers]
+    assert restored.count_params() == model.count_params()
+    np.testing.assert_allclose(restored.predict(x, verbose=0), expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_declared_minimum_input_size_is_exact(name):
+    height, width, channels = small_input_shape(name)
+    model = keras_cnns.get_model(name, include_top=False, input_shape=(height, width, channels))
+    assert all(d >= 1 for d in model.output_shape[1:3])
+    with pytest.raises(ValueError, match=rf"at least {height}x{height}"):
+        keras_cnns.get_model(name, input_shape=(height - 1, width, channels))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_default_input_shape_builds(name):
+    spec = keras_cnns.get_spec(name)
+    model = spec.builder(include_top=False)
+    assert model.input_shape[1:] == spec.default_input_shape
+    assert model.name == name
+
+
+def test_every_model_trains_one_step_under_jax():
+    """Runs tests/jax_backend_check.py in a fresh process with KERAS_BACKEND=jax."""
+    script = Path(__file__).with_name("jax_backend_check.py")
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    result = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=1500
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["backend"] == "jax"
+    assert sorted(report["models"]) == sorted(MODELS)
+    for name, outcome in report["models"].items():
+        assert np.isfinite(outcome["loss"]), name
+        assert outcome["changed"], f"{name}: a training step left the weights unchanged"
