@@ -315,6 +315,7 @@ def _load_weights(model: keras.Model, weights: Any, pretrained: Any, include_top
             origin=url,
             file_hash=file_hash,
             cache_subdir=pretrained.cache_subdir,
+            cache_dir=pretrained.cache_dir,
         )
     else:
         path = pretrained

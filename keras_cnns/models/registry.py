@@ -28,6 +28,7 @@ class PretrainedWeights:
     input_shape: tuple[int, int, int] = (224, 224, 3)
     num_classes: int = 1000
     cache_subdir: str = "models"
+    cache_dir: str | None = None  # None: Keras' home ($KERAS_HOME or ~/.keras)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,15 +116,23 @@ def get_spec(name: str) -> ModelSpec:
     """The registry entry of `name`; unknown names get close matches suggested."""
     if not isinstance(name, str):
         raise TypeError(f"Model name must be a string; received {name!r}.")
-    key = name.strip().lower().replace("-", "_")
+    key = name.strip().lower()
     if key in _REGISTRY:
         return _REGISTRY[key]
+    # Spelling-insensitive: "VGG-16", "vgg_16" and "ResNet50V2" find vgg16 and resnet50_v2.
+    canonical = {_canonical(known): known for known in _REGISTRY}
+    if _canonical(key) in canonical:
+        return _REGISTRY[canonical[_canonical(key)]]
     close = difflib.get_close_matches(key, _REGISTRY, n=5, cutoff=0.5)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
     raise ValueError(
         f"Unknown model name {name!r}.{hint} "
         f"Known models: {', '.join(sorted(_REGISTRY))}."
     )
+
+
+def _canonical(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
 
 
 def get_model(name: str, **kwargs: Any) -> keras.Model:

@@ -1,0 +1,37 @@
+import re
+
+import pytest
+
+from keras_cnns.cli import main
+
+
+def test_list_prints_every_model_with_its_parameters(capsys):
+    assert main(["list", "--family", "vgg"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"vgg16\s+vgg\s+138,357,544\s+224x224x3", out)
+    assert re.search(r"vgg19\s+vgg\s+143,667,240\s+224x224x3", out)
+    assert "lenet5" not in out
+
+
+def test_list_one_family(capsys):
+    # The default lenet5 has 1000 RBF classes: 60,000 trainable + 84,000 fixed prototypes.
+    assert main(["list", "--family", "lenet"]) == 0
+    assert re.search(r"lenet5\s+lenet\s+144,000\s+32x32x1", capsys.readouterr().out)
+
+
+def test_summary_with_options(capsys):
+    assert main(["summary", "lenet5", "--num-classes", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "c3 (ConnectionTableConv2D)" in out
+    assert "Total parameters: 60,840 (trainable 60,000)" in out
+    assert main(["summary", "vgg11", "--num-classes", "10", "--input-shape", "32,32,3"]) == 0
+    assert "block5_pool" in capsys.readouterr().out
+
+
+def test_cli_errors_are_reported_not_raised(capsys):
+    assert main(["summary", "lenet"]) == 2
+    assert "Did you mean: lenet5" in capsys.readouterr().err
+    assert main(["summary", "vgg11", "--input-shape", "8,8,3"]) == 2
+    assert "at least 32x32" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["summary", "vgg11", "--input-shape", "32x32"])
