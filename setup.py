@@ -26,6 +26,7 @@ setup(
         "keras-tuner",
         # TensorFlow 2.21 no longer installs it; the TensorBoard callback and KerasTuner need it.
         "tensorboard",
+        "matplotlib",
     ],
     extras_require={
         "cpu": ["tensorflow-cpu>=2.16"],

@@ -35,3 +35,34 @@ def test_cli_errors_are_reported_not_raised(capsys):
     assert "at least 32x32" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["summary", "vgg11", "--input-shape", "32x32"])
+
+
+def test_train_command_writes_a_run_and_reports(tmp_path, capsys):
+    code = main([
+        "train", "lenet5", "--dataset", "fashion_mnist", "--epochs", "1", "--batch-size", "32",
+        "--limit", "96", "--seed", "2", "--verbose", "0", "--runs-dir", str(tmp_path),
+        "--option", "variant=modern", "--set", "weight_decay=0.001", "--learning-rate", "0.002",
+    ])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert re.search(r"test accuracy: \d\.\d{4}", out)
+    run_dir = next(tmp_path.iterdir())
+    assert f"run folder: {run_dir}" in out
+    import json
+
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["model_options"] == {"variant": "modern"}
+    assert config["recipe"]["weight_decay"] == 0.001 and config["recipe"]["learning_rate"] == 0.002
+
+
+def test_train_command_errors(tmp_path, capsys):
+    assert main(["train", "--resume", str(tmp_path)]) == 2
+    assert "is not a run folder" in capsys.readouterr().err
+    assert main(["train"]) == 2
+    assert "MODEL name, or --resume" in capsys.readouterr().err
+    assert main(["train", "lenet5", "--dataset", "nope_mnist", "--runs-dir", str(tmp_path)]) == 2
+    assert "nope_mnist" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "lenet5", "--strategy", "tpu"])
+    with pytest.raises(SystemExit):
+        main(["train", "lenet5", "--set", "novalue"])

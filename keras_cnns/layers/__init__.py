@@ -1,5 +1,15 @@
 """Reusable layers: real `keras.layers.Layer` subclasses, serializable, `keras.ops` only."""
 
+from keras_cnns.layers.inception import (
+    BranchSpecError,
+    InceptionBlock,
+    concat,
+    conv,
+    conv_unit,
+    normalize_branches,
+    pool,
+    spec_output_size,
+)
 from keras_cnns.layers.lenet import (
     LENET5_C3_TABLE,
     ConnectionTableConv2D,
@@ -8,12 +18,30 @@ from keras_cnns.layers.lenet import (
     scaled_tanh,
 )
 from keras_cnns.layers.lrn import LocalResponseNormalization
+from keras_cnns.layers.stochastic_depth import StochasticDepth, linear_survival_probabilities
+from keras_cnns.layers.residual import IdentityShortcut, ResidualBlock
+from keras_cnns.layers.dense import DenseBlock, TransitionLayer
 
 __all__ = [
+    "BranchSpecError",
+    "InceptionBlock",
     "LENET5_C3_TABLE",
     "ConnectionTableConv2D",
+    "DenseBlock",
     "EuclideanRBF",
+    "IdentityShortcut",
     "LocalResponseNormalization",
+    "ResidualBlock",
+    "StochasticDepth",
     "TrainableSubsampling",
+    "TransitionLayer",
+    "linear_survival_probabilities",
     "scaled_tanh",
+    # inception branch specifications
+    "concat",
+    "conv",
+    "conv_unit",
+    "normalize_branches",
+    "pool",
+    "spec_output_size",
 ]

@@ -20,6 +20,14 @@ FIT_INPUT_CHOICES = (None, "pad", "resize")
 
 
 
+class InputTooSmallError(ValueError):
+    """The input is smaller than the network accepts; `min_size` is the smallest side."""
+
+    def __init__(self, message: str, min_size: int):
+        super().__init__(message)
+        self.min_size = min_size
+
+
 # ---------------------------------------------------------------- argument checks
 def check_choice(arg: str, value: Any, choices: Iterable[Any]) -> Any:
     """Return `value` if it is one of `choices`, else raise a ValueError naming `arg`."""
@@ -286,10 +294,11 @@ def _fit_input(inputs, shape, min_size: int, fit_input: str | None):
     if not small:
         return inputs
     if fit_input is None:
-        raise ValueError(
+        raise InputTooSmallError(
             f"`input_shape` {tuple(shape)!r} is too small: this network needs at least "
             f"{min_size}x{min_size}. Pass a larger input_shape, or fit_input='pad' / "
-            "'resize' to pad or resize inside the model."
+            "'resize' to pad or resize inside the model.",
+            min_size,
         )
     if height is None or width is None:
         raise ValueError("`fit_input` needs a fixed height and width in `input_shape`.")

@@ -1,0 +1,47 @@
+"""Data sets and input pipelines.
+
+>>> from keras_cnns.data import load, build_pipeline
+>>> train = load("fashion_mnist", "train")          # local IDX files, else tfds
+>>> ds = build_pipeline(train, input_shape=(32, 32, 1), batch_size=128, training=True)
+
+`load` returns a `DataSplit` (an unbatched `tf.data.Dataset` of uint8 images and int64
+labels, the class names, the size); `build_pipeline` turns it into normalized, fitted and
+(in training) augmented batches. `from_arrays` and `from_directory` make a `DataSplit`
+from numpy arrays or a folder of images.
+"""
+
+from keras_cnns.data.augment import PCAColorAugmentation, RandomPadCrop, RandomResizedCrop
+from keras_cnns.data.pipeline import (
+    AUGMENTATIONS,
+    CACHE_LIMIT_BYTES,
+    DATASET_STATISTICS,
+    NORMALIZATIONS,
+    PAD_LIMIT,
+    build_pipeline,
+)
+from keras_cnns.data.sources import (
+    DataSplit,
+    DatasetNotFoundError,
+    from_arrays,
+    from_directory,
+    load,
+    read_idx,
+)
+
+__all__ = [
+    "AUGMENTATIONS",
+    "CACHE_LIMIT_BYTES",
+    "DATASET_STATISTICS",
+    "DataSplit",
+    "DatasetNotFoundError",
+    "NORMALIZATIONS",
+    "PAD_LIMIT",
+    "PCAColorAugmentation",
+    "RandomPadCrop",
+    "RandomResizedCrop",
+    "build_pipeline",
+    "from_arrays",
+    "from_directory",
+    "load",
+    "read_idx",
+]

@@ -1,0 +1,346 @@
+"""DenseNet (Huang et al. 2017, "Densely connected convolutional networks") and its
+memory-efficient form (Pleiss et al. 2017, "Memory-efficient implementation of DenseNets").
+
+The ImageNet networks (Table 1: DenseNet-121/169/201/264, and torchvision's DenseNet-161
+with k=48) and the CIFAR networks of Table 2 are rows of two small tables read by one
+function. The ImageNet networks are keras.applications' layout and layer names
+(`conv1_conv`, `conv2_block1_0_bn`, `pool2_conv`, `bn`, `predictions`), so its
+DenseNet121/169/201 weight files load with `weights="imagenet"`.
+
+With `memory_efficient=True` every dense block is one `DenseBlock` layer (`conv2`,
+`conv3`, ...) that recomputes each dense layer's concatenation-BN-ReLU-conv in the
+backward pass (`keras.remat`), and every transition one `TransitionLayer` (`pool2`, ...).
+The parameters are the same, in the same order; published weights are loaded into the
+plain network and copied over.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from keras_cnns.layers.dense import (
+    DenseBlock,
+    TransitionLayer,
+    check_compression,
+    check_dropout,
+    dense_block,
+    transition_block,
+)
+from keras_cnns.models.common import build_model, check_int, classifier, smallest_input
+from keras_cnns.models.registry import PretrainedWeights, register_model
+
+# Table 1 (and torchvision's densenet161): depth -> (growth rate k, layers per block).
+# The stem has 2k filters; every dense layer has the bottleneck; transitions halve.
+IMAGENET = {
+    121: (32, (6, 12, 24, 16)),
+    161: (48, (6, 12, 36, 24)),
+    169: (32, (6, 12, 32, 32)),
+    201: (32, (6, 12, 48, 32)),
+    264: (32, (6, 12, 64, 48)),
+}
+# Table 2: name -> (depth L, growth rate k, bottleneck, compression θ).
+CIFAR = {
+    "densenet40": (40, 12, False, 1.0),
+    "densenet100": (100, 12, False, 1.0),
+    "densenet_bc100": (100, 12, True, 0.5),
+    "densenet_bc250": (250, 24, True, 0.5),
+    "densenet_bc190": (190, 40, True, 0.5),
+}
+KA_EPSILON = 1.001e-5  # keras.applications' batch-norm epsilon
+CIFAR_EPSILON = 1e-5
+
+# Padded stem convolution and max pooling act as stride-2 windows of size 1; each
+# transition's 2x2 average pooling needs a map of at least 2x2.
+IMAGENET_MIN_SIZE = smallest_input([(1, 2, "valid")] * 2 + [(2, 2, "valid")] * 3)
+CIFAR_MIN_SIZE = smallest_input([(2, 2, "valid")] * 2)
+
+_KA = "https://storage.googleapis.com/tensorflow/keras-applications/densenet/"
+
+
+def _ka_weights(depth: int, top_hash: str, notop_hash: str) -> PretrainedWeights:
+    """keras.applications' published files (same URLs and hashes as keras.applications)."""
+    stem = f"{_KA}densenet{depth}_weights_tf_dim_ordering_tf_kernels"
+    return PretrainedWeights(
+        top_url=f"{stem}.h5", top_hash=top_hash, notop_url=f"{stem}_notop.h5", notop_hash=notop_hash
+    )
+
+
+KA_WEIGHTS = {
+    121: _ka_weights(121, "9d60b8095a5708f2dcce2bca79d332c7", "30ee3e1110167f948a6b9946edeeb738"),
+    169: _ka_weights(169, "d699b8f76981ab1b30698df4c175e90b", "b8c4d4c20dd625c148057b9ff1c1176b"),
+    201: _ka_weights(201, "1ceb130c1ea1b78c3bf6114dbdfd8807", "c13680b51ded0fb44dff2d8f86ac8bb1"),
+}
+
+
+# ---------------------------------------------------------------------- builders
+def densenet_cifar(
+    depth: int = 100,
+    growth_rate: int = 12,
+    bottleneck: bool = False,
+    compression: float = 1.0,
+    dropout: float = 0.0,
+    **kwargs,
+) -> keras.Model:
+    """Any CIFAR DenseNet of Huang et al. (section 3, Table 2): a 3x3 convolution (16
+    filters, or 2k for DenseNet-BC), three dense blocks of equal size separated by
+    transitions, BN-ReLU, global average pooling and the classifier.
+
+    Args:
+        depth: L, counting the convolutions, the transitions and the classifier:
+            3n + 4 with n dense layers per block, or 6n + 4 with the bottleneck (each
+            dense layer then has two convolutions).
+        growth_rate: k, the channels each dense layer adds.
+        bottleneck: BN-ReLU-conv1x1(4k) before each 3x3 convolution ("B").
+        compression: θ in (0, 1]: a transition keeps floor(θ m) of its m channels ("C").
+        dropout: rate after each convolution but the first (the paper's 0.2 is for
+            training without data augmentation).
+        **kwargs: the common arguments, and `memory_efficient` (see `densenet_bc100`).
+
+    `densenet_cifar(100, 12, bottleneck=True, compression=0.5)` is `densenet_bc100`.
+    """
+    return _densenet_cifar(depth, growth_rate, bottleneck, compression, dropout, **kwargs)
+
+
+def _densenet(depth: int, memory_efficient: bool = False, dropout: float = 0.0, **common):
+    growth_rate, blocks = IMAGENET[depth]
+    layers = keras.layers
+
+    def stem(x):
+        x = layers.ZeroPadding2D(3, name="conv1_pad")(x)
+        x = layers.Conv2D(
+            2 * growth_rate, 7, strides=2, use_bias=False, kernel_initializer="he_normal",
+            name="conv1_conv",
+        )(x)
+        x = layers.BatchNormalization(epsilon=KA_EPSILON, name="conv1_bn")(x)
+        x = layers.Activation("relu", name="conv1_relu")(x)
+        x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
+        return layers.MaxPooling2D(3, strides=2, name="pool1")(x)
+
+    return _build(
+        f"densenet{depth}",
+        stem=stem,
+        growth_rate=growth_rate,
+        blocks=blocks,
+        bottleneck=True,
+        compression=0.5,
+        dropout=dropout,
+        epsilon=KA_EPSILON,
+        memory_efficient=memory_efficient,
+        common=common,
+    )
+
+
+def _densenet_cifar(
+    depth, growth_rate, bottleneck, compression, dropout=0.0, memory_efficient=False, **common
+):
+    check_int("depth", depth)
+    if isinstance(growth_rate, bool) or not isinstance(growth_rate, int) or growth_rate <= 0:
+        raise ValueError(
+            f"`growth_rate` must be a positive integer (e.g. 12, 24, 40); received {growth_rate!r}."
+        )
+    if not isinstance(bottleneck, bool):
+        raise TypeError(f"`bottleneck` must be True or False; received {bottleneck!r}.")
+    compression = check_compression(compression)
+    convs_per_layer = 2 if bottleneck else 1
+    step = 3 * convs_per_layer
+    if depth < 4 + step or (depth - 4) % step:
+        form = "6n+4 (e.g. 100, 190, 250) with bottleneck" if bottleneck else "3n+4 (e.g. 40, 100)"
+        raise ValueError(
+            f"`depth` must be of the form {form}, n >= 1: three blocks of n dense layers "
+            f"plus the first convolution, two transitions and the classifier; received {depth}."
+        )
+    layers_per_block = (depth - 4) // step
+    bc = bottleneck and compression < 1.0
+    default_name = next(
+        (name for name, row in CIFAR.items() if row == (depth, growth_rate, bottleneck, compression)),
+        None,
+    )
+    if default_name is None:
+        letters = ("b" if bottleneck else "") + ("c" if compression < 1.0 else "")
+        common["name"] = common.get("name") or (
+            f"densenet{'_' + letters if letters else ''}{depth}_k{growth_rate}"
+        )
+    layers = keras.layers
+
+    def stem(x):
+        # "16 (or twice the growth rate for DenseNet-BC) output channels" (section 3).
+        filters = 2 * growth_rate if bc else 16
+        return layers.Conv2D(
+            filters, 3, padding="same", use_bias=False, kernel_initializer="he_normal",
+            name="conv1_conv",
+        )(x)
+
+    return _build(
+        default_name or "densenet40",
+        stem=stem,
+        growth_rate=growth_rate,
+        blocks=(layers_per_block,) * 3,
+        bottleneck=bottleneck,
+        compression=compression,
+        dropout=dropout,
+        epsilon=CIFAR_EPSILON,
+        memory_efficient=memory_efficient,
+        common=common,
+        default_input_shape=(32, 32, 3),
+        min_input_size=CIFAR_MIN_SIZE,
+    )
+
+
+def _build(
+    model_name,
+    *,
+    stem,
+    growth_rate,
+    blocks,
+    bottleneck,
+    compression,
+    dropout,
+    epsilon,
+    memory_efficient,
+    common,
+    **build_options,
+) -> keras.Model:
+    if not isinstance(memory_efficient, bool):
+        raise TypeError(f"`memory_efficient` must be True or False; received {memory_efficient!r}.")
+    dropout = check_dropout(dropout)
+    weights = common.get("weights")
+    if memory_efficient and weights is not None:
+        # Weight files are written layer by layer for the plain graph: load them there
+        # (through the one shared loader), then copy; both hold the same variables in
+        # the same order.
+        plain = _build(
+            model_name, stem=stem, growth_rate=growth_rate, blocks=blocks,
+            bottleneck=bottleneck, compression=compression, dropout=dropout,
+            epsilon=epsilon, memory_efficient=False, common=common, **build_options,
+        )
+        model = _build(
+            model_name, stem=stem, growth_rate=growth_rate, blocks=blocks,
+            bottleneck=bottleneck, compression=compression, dropout=dropout,
+            epsilon=epsilon, memory_efficient=True, common=dict(common, weights=None),
+            **build_options,
+        )
+        model.set_weights(plain.get_weights())
+        return model
+    layers = keras.layers
+    block_options = dict(
+        growth_rate=growth_rate, bottleneck=bottleneck, dropout=dropout, epsilon=epsilon
+    )
+
+    def features(x):
+        x = stem(x)
+        for index, num_layers in enumerate(blocks):
+            stage = index + 2
+            if memory_efficient:
+                x = DenseBlock(
+                    num_layers, memory_efficient=True, name=f"conv{stage}", **block_options
+                )(x)
+            else:
+                x = dense_block(x, num_layers=num_layers, name=f"conv{stage}", **block_options)
+            if index < len(blocks) - 1:
+                if memory_efficient:
+                    x = TransitionLayer(
+                        compression, dropout=dropout, epsilon=epsilon, name=f"pool{stage}"
+                    )(x)
+                else:
+                    x = transition_block(
+                        x, compression=compression, dropout=dropout, epsilon=epsilon,
+                        name=f"pool{stage}",
+                    )
+        x = layers.BatchNormalization(epsilon=epsilon, name="bn")(x)
+        return layers.Activation("relu", name="relu")(x)
+
+    def top(x, num_classes, classifier_activation):
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        return classifier(x, num_classes, classifier_activation)
+
+    return build_model(model_name, features, top, fixed_size_top=False, **build_options, **common)
+
+
+# ---------------------------------------------------------------------- registry
+_IMAGENET_DOC = """
+    Family options:
+        memory_efficient: recompute each dense layer's concatenation-BN-ReLU-conv in
+            the backward pass instead of storing it (Pleiss et al. 2017; same
+            parameters, outputs and gradients, less memory in training, slower steps).
+        dropout: dropout rate after each convolution of the dense blocks and
+            transitions (0 by default, as in the ImageNet models).
+"""
+_CIFAR_DOC = """
+    Family options:
+        memory_efficient: recompute each dense layer's concatenation-BN-ReLU-conv in
+            the backward pass instead of storing it (Pleiss et al. 2017).
+        dropout: dropout rate after each convolution but the first (Huang et al. use
+            0.2 when training without data augmentation; 0 by default).
+    Other depths, growth rates and compressions: `keras_cnns.models.densenet.densenet_cifar`.
+"""
+_IMAGENET_REG = dict(
+    default_input_shape=(224, 224, 3), min_input_size=IMAGENET_MIN_SIZE, options_doc=_IMAGENET_DOC
+)
+_CIFAR_REG = dict(default_input_shape=(32, 32, 3), min_input_size=CIFAR_MIN_SIZE, options_doc=_CIFAR_DOC)
+_KA_REF = "Huang et al. 2017, Table 1; keras.applications; torchvision"
+
+
+@register_model(
+    "densenet", reference=_KA_REF, weights={"imagenet": KA_WEIGHTS[121]}, **_IMAGENET_REG
+)
+def densenet121(**kwargs) -> keras.Model:
+    """DenseNet-121 (k=32): dense blocks of 6-12-24-16 bottleneck layers (ImageNet)."""
+    return _densenet(121, **kwargs)
+
+
+@register_model("densenet", reference="torchvision densenet161 (k=48)", **_IMAGENET_REG)
+def densenet161(**kwargs) -> keras.Model:
+    """DenseNet-161 (k=48): dense blocks of 6-12-36-24 bottleneck layers (ImageNet)."""
+    return _densenet(161, **kwargs)
+
+
+@register_model(
+    "densenet", reference=_KA_REF, weights={"imagenet": KA_WEIGHTS[169]}, **_IMAGENET_REG
+)
+def densenet169(**kwargs) -> keras.Model:
+    """DenseNet-169 (k=32): dense blocks of 6-12-32-32 bottleneck layers (ImageNet)."""
+    return _densenet(169, **kwargs)
+
+
+@register_model(
+    "densenet", reference=_KA_REF, weights={"imagenet": KA_WEIGHTS[201]}, **_IMAGENET_REG
+)
+def densenet201(**kwargs) -> keras.Model:
+    """DenseNet-201 (k=32): dense blocks of 6-12-48-32 bottleneck layers (ImageNet)."""
+    return _densenet(201, **kwargs)
+
+
+@register_model("densenet", reference="Huang et al. 2017, Table 1", **_IMAGENET_REG)
+def densenet264(**kwargs) -> keras.Model:
+    """DenseNet-264 (k=32): dense blocks of 6-12-64-48 bottleneck layers (ImageNet)."""
+    return _densenet(264, **kwargs)
+
+
+@register_model("densenet", reference="Huang et al. 2017, Table 2 (1.0M)", **_CIFAR_REG)
+def densenet40(**kwargs) -> keras.Model:
+    """DenseNet (L=40, k=12) for CIFAR: 3 blocks of 12 BN-ReLU-conv3x3 layers."""
+    return _densenet_cifar(*CIFAR["densenet40"], **kwargs)
+
+
+@register_model("densenet", reference="Huang et al. 2017, Table 2 (7.0M)", **_CIFAR_REG)
+def densenet100(**kwargs) -> keras.Model:
+    """DenseNet (L=100, k=12) for CIFAR: 3 blocks of 32 BN-ReLU-conv3x3 layers."""
+    return _densenet_cifar(*CIFAR["densenet100"], **kwargs)
+
+
+@register_model("densenet", reference="Huang et al. 2017, Table 2 (0.8M)", **_CIFAR_REG)
+def densenet_bc100(**kwargs) -> keras.Model:
+    """DenseNet-BC (L=100, k=12) for CIFAR: 3 blocks of 16 bottleneck layers, θ=0.5."""
+    return _densenet_cifar(*CIFAR["densenet_bc100"], **kwargs)
+
+
+@register_model("densenet", reference="Huang et al. 2017, Table 2 (15.3M)", **_CIFAR_REG)
+def densenet_bc250(**kwargs) -> keras.Model:
+    """DenseNet-BC (L=250, k=24) for CIFAR: 3 blocks of 41 bottleneck layers, θ=0.5."""
+    return _densenet_cifar(*CIFAR["densenet_bc250"], **kwargs)
+
+
+@register_model("densenet", reference="Huang et al. 2017, Table 2 (25.6M)", **_CIFAR_REG)
+def densenet_bc190(**kwargs) -> keras.Model:
+    """DenseNet-BC (L=190, k=40) for CIFAR: 3 blocks of 31 bottleneck layers, θ=0.5."""
+    return _densenet_cifar(*CIFAR["densenet_bc190"], **kwargs)

@@ -1,0 +1,167 @@
+"""GoogLeNet (Szegedy et al. 2014, "Going deeper with convolutions"), Table 1.
+
+The nine inception modules 3a-5b are `InceptionBlock`s built from the table's filter
+columns by `inception_v1_branches`; the two auxiliary classifiers of section 5 hang off
+4a and 4d when `aux_logits=True`.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from keras_cnns.layers.inception import InceptionBlock, conv, conv_unit, pool
+from keras_cnns.layers.lrn import LocalResponseNormalization
+from keras_cnns.models.common import build_model, check_float, smallest_input
+from keras_cnns.models.registry import register_model
+
+# Table 1: module -> (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj); "pool" is
+# the 3x3/2 max pooling between stages.
+TABLE_1: tuple = (
+    ("3a", (64, 96, 128, 16, 32, 32)),
+    ("3b", (128, 128, 192, 32, 96, 64)),
+    "pool3",
+    ("4a", (192, 96, 208, 16, 48, 64)),
+    ("4b", (160, 112, 224, 24, 64, 64)),
+    ("4c", (128, 128, 256, 24, 64, 64)),
+    ("4d", (112, 144, 288, 32, 64, 64)),
+    ("4e", (256, 160, 320, 32, 128, 128)),
+    "pool4",
+    ("5a", (256, 160, 320, 32, 128, 128)),
+    ("5b", (384, 192, 384, 48, 128, 128)),
+)
+AUX_AFTER = ("4a", "4d")  # section 5: the auxiliary classifiers read these modules
+
+# LRN as in the reference Caffe model (local_size 5, alpha 1e-4, beta 0.75, k 1). Caffe
+# divides alpha by the window size n; our layer (like tf.nn.local_response_normalization)
+# does not, so alpha = 1e-4 / 5 gives the same function.
+CAFFE_LRN = dict(depth_radius=2, bias=1.0, alpha=1e-4 / 5, beta=0.75)
+
+# Every convolution and pooling is "same"-padded, so any size survives; like
+# keras.applications for its same-padded networks (ResNet, DenseNet) the smallest input
+# is the network's total stride, 32, where the last grid is 1x1.
+MIN_INPUT_SIZE = 32
+# With the auxiliary heads the 4a/4d grid (input / 16) must hold one 5x5 pooling window.
+AUX_MIN_INPUT_SIZE = max(
+    MIN_INPUT_SIZE,
+    smallest_input([(7, 2, "same"), (3, 2, "same"), (3, 2, "same"), (3, 2, "same"), (5, 3, "valid")]),
+)
+
+
+def inception_v1_branches(
+    n1x1: int, reduce3x3: int, n3x3: int, reduce5x5: int, n5x5: int, pool_proj: int
+) -> list:
+    """The branch specification of a GoogLeNet module from the columns of Table 1."""
+    return [
+        [conv(n1x1, 1)],
+        [conv(reduce3x3, 1), conv(n3x3, 3)],
+        [conv(reduce5x5, 1), conv(n5x5, 5)],
+        [pool("max", 3), conv(pool_proj, 1)],
+    ]
+
+
+@register_model(
+    "googlenet",
+    default_input_shape=(224, 224, 3),
+    min_input_size=MIN_INPUT_SIZE,
+    reference="Szegedy et al. 2014, Table 1: 6,998,552 parameters (no aux heads)",
+)
+def googlenet(**kwargs) -> keras.Model:
+    """GoogLeNet (Inception v1): 7x7/2 stem, LRN, nine inception modules, average pooling.
+
+    Faithful to Table 1 (the 5x5 branches are real 5x5 convolutions; convolutions have
+    biases and ReLU; LRN as in the reference Caffe model: local size 5, alpha 1e-4 with
+    Caffe's alpha/n convention, beta 0.75, k 1). The final 7x7/1 average pooling is a
+    global average pooling (the same at 224x224, and any input size works).
+
+    Family options:
+        aux_logits: add the two auxiliary classifiers after 4a and 4d (5x5/3 average
+            pooling, 1x1 conv 128, FC 1024, dropout 0.7, FC classes). The model then
+            has a dict of outputs `{"logits", "aux1", "aux2"}`: compile with
+            `loss={"logits": l, "aux1": l, "aux2": l}, loss_weights={"logits": 1.0,
+            "aux1": 0.3, "aux2": 0.3}` (or `auxiliary.loss_config(model, l)`), and
+            export `auxiliary.without_aux_heads(model)`. Needs include_top=True, a
+            fixed input size and inputs of at least 65x65.
+        batch_norm: the BN variant: batch normalization after every convolution
+            (convolutions without bias) and no LRN. Unlike torchvision's, its "5x5"
+            branch keeps the paper's 5x5 kernel.
+        dropout: dropout before the classifier (paper: 0.4).
+        aux_dropout: dropout in the auxiliary classifiers (paper: 0.7).
+    """
+    return _googlenet(**kwargs)
+
+
+def _googlenet(
+    aux_logits: bool = False,
+    batch_norm: bool = False,
+    dropout: float = 0.4,
+    aux_dropout: float = 0.7,
+    **common,
+) -> keras.Model:
+    for arg, value in (("aux_logits", aux_logits), ("batch_norm", batch_norm)):
+        if not isinstance(value, bool):
+            raise TypeError(f"`{arg}` must be True or False; received {value!r}.")
+    dropout = check_float("dropout", dropout, low=0.0, high=1.0, high_inclusive=False)
+    aux_dropout = check_float("aux_dropout", aux_dropout, low=0.0, high=1.0, high_inclusive=False)
+    if aux_logits and common.get("include_top", True) is False:
+        raise ValueError(
+            "`aux_logits=True` needs include_top=True: the auxiliary classifiers are "
+            "classification heads. Pass aux_logits=False with include_top=False."
+        )
+    layers = keras.layers
+    taps = {}
+
+    def unit(x, filters, kernel, strides=1, *, name):
+        return conv_unit(x, filters, kernel, strides, name=name, batch_norm=batch_norm)
+
+    def max_pool(x, name):
+        return layers.MaxPooling2D(3, strides=2, padding="same", name=name)(x)
+
+    def features(x):
+        x = unit(x, 64, 7, 2, name="conv1_7x7_s2")
+        x = max_pool(x, "pool1_3x3_s2")
+        if not batch_norm:
+            x = LocalResponseNormalization(**CAFFE_LRN, name="pool1_norm1")(x)
+        x = unit(x, 64, 1, name="conv2_3x3_reduce")
+        x = unit(x, 192, 3, name="conv2_3x3")
+        if not batch_norm:
+            x = LocalResponseNormalization(**CAFFE_LRN, name="conv2_norm2")(x)
+        x = max_pool(x, "pool2_3x3_s2")
+        for item in TABLE_1:
+            if isinstance(item, str):
+                x = max_pool(x, f"{item}_3x3_s2")
+                continue
+            module, filters = item
+            x = InceptionBlock(
+                inception_v1_branches(*filters), batch_norm=batch_norm, name=f"inception_{module}"
+            )(x)
+            taps[module] = x
+        return x
+
+    def aux_head(x, index, num_classes, classifier_activation):
+        prefix = f"aux{index}"
+        x = layers.AveragePooling2D(5, strides=3, name=f"{prefix}_pool")(x)
+        x = unit(x, 128, 1, name=f"{prefix}_conv")
+        x = layers.Flatten(name=f"{prefix}_flatten")(x)
+        x = layers.Dense(1024, activation="relu", name=f"{prefix}_fc")(x)
+        x = layers.Dropout(aux_dropout, name=f"{prefix}_dropout")(x)
+        return layers.Dense(num_classes, activation=classifier_activation, name=f"{prefix}_predictions")(x)
+
+    def top(x, num_classes, classifier_activation):
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        x = layers.Dropout(dropout, name="dropout")(x)
+        logits = layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
+        if not aux_logits:
+            return logits
+        outputs = {"logits": logits}
+        for index, module in enumerate(AUX_AFTER, start=1):
+            outputs[f"aux{index}"] = aux_head(taps[module], index, num_classes, classifier_activation)
+        return outputs
+
+    return build_model(
+        "googlenet",
+        features,
+        top,
+        min_input_size=AUX_MIN_INPUT_SIZE if aux_logits else MIN_INPUT_SIZE,
+        fixed_size_top=aux_logits,
+        **common,
+    )

@@ -1,0 +1,462 @@
+"""Inception v2 (BN-Inception, Ioffe & Szegedy 2015) and Inception v3 (Szegedy et al. 2016,
+"Rethinking the Inception Architecture for Computer Vision").
+
+Both are stems of plain convolutions followed by a table of `InceptionBlock`s: v2's
+modules come from the columns of the BN paper's Figure 5, v3's are keras.applications'
+`mixed0`..`mixed10` (the paper's Figures 5, 6, 7 and the grid reductions of Figure 10),
+weight-compatible with `keras.applications.InceptionV3`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import h5py
+import keras
+
+from keras_cnns.layers.inception import (
+    InceptionBlock,
+    concat,
+    conv,
+    conv_unit,
+    pool,
+    spec_output_size,
+)
+from keras_cnns.models.common import build_model, check_float, output_size
+from keras_cnns.models.registry import PretrainedWeights, get_spec, register_model
+
+# ============================================================ Inception v2 (BN-Inception)
+# Figure 5 of Ioffe & Szegedy: module -> (#1x1, #3x3 reduce, #3x3, double #3x3 reduce,
+# double #3x3, pool type, pool proj (None: pass through), stride). The printed pool-proj
+# column reads 128 for 4c and 4d, which contradicts the table's own output column
+# (14x14x576: 160+160+160+proj = 576 needs 96); we follow the output column, as TF-Slim's
+# inception_v2 does.
+BN_INCEPTION_TABLE: tuple = (
+    ("3a", (64, 64, 64, 64, 96, "avg", 32, 1)),
+    ("3b", (64, 64, 96, 64, 96, "avg", 64, 1)),
+    ("3c", (0, 128, 160, 64, 96, "max", None, 2)),
+    ("4a", (224, 64, 96, 96, 128, "avg", 128, 1)),
+    ("4b", (192, 96, 128, 96, 128, "avg", 128, 1)),
+    ("4c", (160, 128, 160, 128, 160, "avg", 96, 1)),
+    ("4d", (96, 128, 192, 160, 192, "avg", 96, 1)),
+    ("4e", (0, 128, 192, 192, 256, "max", None, 2)),
+    ("5a", (352, 192, 320, 160, 224, "avg", 128, 1)),
+    ("5b", (352, 192, 320, 192, 224, "max", 128, 1)),
+)
+# Everything is "same"-padded (any size survives); the smallest input is the total
+# stride, 32, as for keras.applications' same-padded networks.
+V2_MIN_INPUT_SIZE = 32
+
+
+def bn_inception_branches(
+    n1x1: int, reduce3x3: int, n3x3: int, reduce_d3x3: int, n_d3x3: int,
+    pool_type: str, pool_proj: int | None, stride: int = 1,
+) -> list:
+    """A BN-Inception module from one row of Figure 5: the 5x5 branch of GoogLeNet is two
+    3x3 convolutions; a stride-2 module has no 1x1 branch and passes the pooling through."""
+    branches = [[conv(n1x1, 1)]] if n1x1 else []
+    branches.append([conv(reduce3x3, 1), conv(n3x3, 3, stride)])
+    branches.append([conv(reduce_d3x3, 1), conv(n_d3x3, 3), conv(n_d3x3, 3, stride)])
+    branches.append([pool(pool_type, 3, stride)] + ([conv(pool_proj, 1)] if pool_proj else []))
+    return branches
+
+
+@register_model(
+    "inception",
+    default_input_shape=(224, 224, 3),
+    min_input_size=V2_MIN_INPUT_SIZE,
+    reference="Ioffe & Szegedy 2015, Figure 5 (BN-Inception); TF-Slim inception_v2",
+)
+def inception_v2(**kwargs) -> keras.Model:
+    """Inception v2 (BN-Inception): batch norm everywhere, 5x5 as two 3x3, stride-2 modules.
+
+    GoogLeNet with batch normalization after every convolution, the 5x5 branches
+    replaced by two 3x3 convolutions, and stride-2 modules (3c, 4e) instead of max
+    pooling between stages.
+
+    Batch normalization has a scale and an offset (the paper's gamma and beta),
+    epsilon 1e-3; convolutions have no bias. The first convolution is a plain 7x7/2
+    convolution as in the paper's table (TF-Slim makes it separable).
+
+    Family options:
+        dropout: dropout before the classifier (default 0: the BN paper removes it).
+    """
+    return _inception_v2(**kwargs)
+
+
+def _inception_v2(dropout: float = 0.0, **common) -> keras.Model:
+    dropout = check_float("dropout", dropout, low=0.0, high=1.0, high_inclusive=False)
+    layers = keras.layers
+
+    def unit(x, filters, kernel, strides=1, *, name):
+        return conv_unit(x, filters, kernel, strides, name=name, batch_norm=True)
+
+    def features(x):
+        x = unit(x, 64, 7, 2, name="conv1_7x7_s2")
+        x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1_3x3_s2")(x)
+        x = unit(x, 64, 1, name="conv2_3x3_reduce")
+        x = unit(x, 192, 3, name="conv2_3x3")
+        x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool2_3x3_s2")(x)
+        for module, row in BN_INCEPTION_TABLE:
+            x = InceptionBlock(
+                bn_inception_branches(*row), batch_norm=True, name=f"inception_{module}"
+            )(x)
+        return x
+
+    def top(x, num_classes, classifier_activation):
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        if dropout:
+            x = layers.Dropout(dropout, name="dropout")(x)
+        return layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
+
+    return build_model("inception_v2", features, top, fixed_size_top=False, **common)
+
+
+# ============================================================================ Inception v3
+def _v3_35x35(pool_proj: int) -> list:  # Figure 5: the 5x5 branch factorized (as in KA)
+    return [
+        [conv(64, 1)],
+        [conv(48, 1), conv(64, 5)],
+        [conv(64, 1), conv(96, 3), conv(96, 3)],
+        [pool("avg", 3), conv(pool_proj, 1)],
+    ]
+
+
+def _v3_reduce_35x35() -> list:  # Figure 10: 35x35 -> 17x17
+    return [
+        [conv(384, 3, 2, "valid")],
+        [conv(64, 1), conv(96, 3), conv(96, 3, 2, "valid")],
+        [pool("max", 3, 2, "valid")],
+    ]
+
+
+def _v3_17x17(c7: int) -> list:  # Figure 6: 7x7 factorized into 1x7 and 7x1
+    return [
+        [conv(192, 1)],
+        [conv(c7, 1), conv(c7, (1, 7)), conv(192, (7, 1))],
+        [conv(c7, 1), conv(c7, (7, 1)), conv(c7, (1, 7)), conv(c7, (7, 1)), conv(192, (1, 7))],
+        [pool("avg", 3), conv(192, 1)],
+    ]
+
+
+def _v3_reduce_17x17() -> list:  # 17x17 -> 8x8
+    return [
+        [conv(192, 1), conv(320, 3, 2, "valid")],
+        [conv(192, 1), conv(192, (1, 7)), conv(192, (7, 1)), conv(192, 3, 2, "valid")],
+        [pool("max", 3, 2, "valid")],
+    ]
+
+
+def _v3_8x8() -> list:  # Figure 7: expanded filter banks (1x3 and 3x1 side by side)
+    return [
+        [conv(320, 1)],
+        [conv(384, 1), concat([conv(384, (1, 3))], [conv(384, (3, 1))])],
+        [conv(448, 1), conv(384, 3), concat([conv(384, (1, 3))], [conv(384, (3, 1))])],
+        [pool("avg", 3), conv(192, 1)],
+    ]
+
+
+# keras.applications' stem (name -> op) and modules; the names are TF-Slim's for the stem
+# (keras.applications leaves them unnamed) and keras.applications' for the modules.
+V3_STEM: tuple = (
+    ("conv_1a_3x3", conv(32, 3, 2, "valid")),
+    ("conv_2a_3x3", conv(32, 3, 1, "valid")),
+    ("conv_2b_3x3", conv(64, 3)),
+    ("pool_3a_3x3", pool("max", 3, 2, "valid")),
+    ("conv_3b_1x1", conv(80, 1, 1, "valid")),
+    ("conv_4a_3x3", conv(192, 3, 1, "valid")),
+    ("pool_5a_3x3", pool("max", 3, 2, "valid")),
+)
+V3_MODULES: tuple = (
+    ("mixed0", _v3_35x35(32)),
+    ("mixed1", _v3_35x35(64)),
+    ("mixed2", _v3_35x35(64)),
+    ("mixed3", _v3_reduce_35x35()),
+    ("mixed4", _v3_17x17(128)),
+    ("mixed5", _v3_17x17(160)),
+    ("mixed6", _v3_17x17(160)),
+    ("mixed7", _v3_17x17(192)),
+    ("mixed8", _v3_reduce_17x17()),
+    ("mixed9", _v3_8x8()),
+    ("mixed10", _v3_8x8()),
+)
+V3_AUX_AFTER = "mixed7"  # the last 17x17 module
+# keras.applications' batch normalization: no scale, epsilon 1e-3; convolutions without bias.
+_V3_BN = dict(batch_norm=True, bn_scale=False, bn_epsilon=1e-3)
+
+_KA = "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/"
+# keras.applications' published files (same URLs and hashes), in Keras' legacy h5 format.
+INCEPTION_V3_IMAGENET = PretrainedWeights(
+    top_url=_KA + "inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
+    top_hash="9a0d58056eeedaa3f26cb7ebd46da564",
+    notop_url=_KA + "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    notop_hash="bcbd6486424b2319ff4ef7d526e38f63",
+    input_shape=(299, 299, 3),
+)
+
+
+def _v3_grid(size: int, until: str | None = None) -> int | None:
+    """Spatial size after the stem and the modules (up to and including `until`)."""
+    current: int | None = size
+    for _name, op in V3_STEM:
+        window = op["kernel"] if op["op"] == "conv" else op["size"]
+        current = output_size(current, window[0], op["strides"][0], op["padding"])
+        if current < 1:
+            return None
+    for name, branches in V3_MODULES:
+        current = spec_output_size(branches, current)
+        if current is None or name == until:
+            return current
+    return current
+
+
+def _v3_aux_pooled(size: int) -> int | None:
+    grid = _v3_grid(size, until=V3_AUX_AFTER)
+    pooled = None if grid is None else output_size(grid, 5, 3, "valid")
+    return pooled if pooled is not None and pooled >= 1 else None
+
+
+V3_MIN_INPUT_SIZE = next(n for n in range(1, 1024) if _v3_grid(n))  # 75, as keras.applications
+V3_AUX_MIN_INPUT_SIZE = next(n for n in range(1, 1024) if _v3_aux_pooled(n))
+
+
+@register_model(
+    "inception",
+    default_input_shape=(299, 299, 3),
+    min_input_size=V3_MIN_INPUT_SIZE,
+    weights={"imagenet": INCEPTION_V3_IMAGENET},
+    reference="Szegedy et al. 2016; keras.applications.InceptionV3 (23,851,784 parameters)",
+)
+def inception_v3(**kwargs) -> keras.Model:
+    """Inception v3: factorized convolutions, 1x7/7x1 modules (= keras.applications).
+
+    A factorized stem, 3 modules at 35x35, 5 at 17x17 (7x7 factorized into 1x7 and 7x1),
+    2 at 8x8 with expanded filter banks, grid reductions by parallel stride-2
+    convolution and pooling.
+
+    Weight-compatible with `keras.applications.InceptionV3` (the same layers, batch
+    normalization without scale): `weights="imagenet"` loads keras.applications' file,
+    and `keras_applications_layers(model)` pairs our layers with theirs. Inputs are
+    expected in [-1, 1] (`keras.applications.inception_v3.preprocess_input`). Train with
+    label smoothing 0.1 as in the paper:
+    `keras.losses.CategoricalCrossentropy(label_smoothing=0.1)`.
+
+    Family options:
+        aux_logits: add the paper's BN auxiliary classifier on the last 17x17 grid
+            (mixed7): 5x5/3 average pooling, 1x1 conv 128, a 5x5 conv 768 acting as
+            the batch-normalized fully connected layer (its kernel shrinks to the pooled
+            grid below 299x299, as in TF-Slim), FC classes. The model then has the
+            outputs `{"logits", "aux"}` (see `keras_cnns.models.auxiliary`); needs
+            include_top=True and inputs of at least 107x107. With weights="imagenet"
+            the aux head starts untrained (keras.applications has none).
+        dropout: dropout before the classifier (default 0, as keras.applications).
+    """
+    return _inception_v3(**kwargs)
+
+
+def _inception_v3(aux_logits: bool = False, dropout: float = 0.0, **common) -> keras.Model:
+    if not isinstance(aux_logits, bool):
+        raise TypeError(f"`aux_logits` must be True or False; received {aux_logits!r}.")
+    dropout = check_float("dropout", dropout, low=0.0, high=1.0, high_inclusive=False)
+    include_top = common.get("include_top", True)
+    if aux_logits and include_top is False:
+        raise ValueError(
+            "`aux_logits=True` needs include_top=True: the auxiliary classifier is a "
+            "classification head. Pass aux_logits=False with include_top=False."
+        )
+    legacy_file = _legacy_weights(common)
+    layers = keras.layers
+    taps = {}
+
+    def features(x):
+        for name, op in V3_STEM:
+            if op["op"] == "pool":
+                x = layers.MaxPooling2D(
+                    tuple(op["size"]), strides=tuple(op["strides"]), padding=op["padding"], name=name
+                )(x)
+            else:
+                x = conv_unit(
+                    x, op["filters"], op["kernel"], op["strides"], op["padding"], name=name, **_V3_BN
+                )
+        for name, branches in V3_MODULES:
+            x = InceptionBlock(branches, **_V3_BN, name=name)(x)
+            taps[name] = x
+        return x
+
+    def aux_head(x, num_classes, classifier_activation):
+        x = layers.AveragePooling2D(5, strides=3, name="aux_pool")(x)
+        x = conv_unit(x, 128, 1, name="aux_conv1", **_V3_BN)
+        kernel = min(5, x.shape[1] or 5), min(5, x.shape[2] or 5)
+        x = conv_unit(x, 768, kernel, padding="valid", name="aux_conv2", **_V3_BN)
+        x = layers.GlobalAveragePooling2D(name="aux_avg_pool")(x)
+        return layers.Dense(num_classes, activation=classifier_activation, name="aux_predictions")(x)
+
+    def top(x, num_classes, classifier_activation):
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        if dropout:
+            x = layers.Dropout(dropout, name="dropout")(x)
+        logits = layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
+        if not aux_logits:
+            return logits
+        return {"logits": logits, "aux": aux_head(taps[V3_AUX_AFTER], num_classes, classifier_activation)}
+
+    model = build_model(
+        "inception_v3",
+        features,
+        top,
+        min_input_size=V3_AUX_MIN_INPUT_SIZE if aux_logits else V3_MIN_INPUT_SIZE,
+        fixed_size_top=False,
+        **common,
+    )
+    if legacy_file is not None:
+        load_keras_applications_weights(model, legacy_file(include_top))
+    return model
+
+
+# ------------------------------------------------- keras.applications weight compatibility
+def _legacy_weights(common: dict[str, Any]):
+    """Take keras.applications-format weights out of `common` (build_model's loader reads
+    Keras' own formats by layer, which our blocks do not match) and return a function
+    giving the file's path, or None when build_model loads the weights itself."""
+    weights = common.get("weights")
+    if isinstance(weights, os.PathLike):
+        weights = os.fspath(weights)
+    if not isinstance(weights, str):
+        return None
+    published = get_spec("inception_v3").weights
+    if weights in published:
+        pretrained = published[weights]
+        shape = common.get("input_shape")
+        channels = shape[-1] if isinstance(shape, (tuple, list)) and len(shape) == 3 else 3
+        if channels != pretrained.input_shape[-1]:
+            raise ValueError(
+                f"`weights={weights!r}` were trained on {pretrained.input_shape[-1]}-channel "
+                f"inputs; `input_shape` {shape!r} has {channels} channels."
+            )
+        if common.get("include_top", True) and common.get("num_classes", 1000) != pretrained.num_classes:
+            raise ValueError(
+                f"`weights={weights!r}` with include_top=True need "
+                f"num_classes={pretrained.num_classes}; received {common.get('num_classes')}."
+            )
+        common["weights"] = None
+
+        def download(include_top: bool) -> str:
+            url = pretrained.top_url if include_top else pretrained.notop_url
+            file_hash = pretrained.top_hash if include_top else pretrained.notop_hash
+            return keras.utils.get_file(
+                fname=url.rsplit("/", 1)[-1],
+                origin=url,
+                file_hash=file_hash,
+                cache_subdir=pretrained.cache_subdir,
+                cache_dir=pretrained.cache_dir,
+            )
+
+        return download
+    if os.path.isfile(weights) and _is_legacy_h5(weights):
+        common["weights"] = None
+        return lambda include_top: weights
+    return None
+
+
+def _is_legacy_h5(path: str) -> bool:
+    if path.endswith(".weights.h5") or not path.endswith((".h5", ".hdf5")):
+        return False
+    with h5py.File(path, "r") as f:
+        return "layer_names" in f.attrs or "model_weights" in f
+
+
+def _functional_depths(block: InceptionBlock) -> list[tuple[int, tuple, keras.layers.Layer]]:
+    """(depth, path, layer) for the weighted sub-layers of a block, where depth counts the
+    layers between it and the block's output in keras.applications' flat graph (conv,
+    batch norm and activation are three layers; a pooling and a nested concat one)."""
+
+    def length(branch):
+        total = 0
+        for op in branch:
+            if op["op"] == "concat":
+                total += 1 + max(length(sub) for sub in op["branches"])
+            else:
+                total += 3 if op["op"] == "conv" else 1
+        return total
+
+    def depth_after(branches, path):
+        # layers after the op at `path` up to the block's output
+        b, k, *rest = path
+        branch = branches[b]
+        tail = length(branch[k + 1:])
+        if not rest:
+            return tail
+        return depth_after(branch[k]["branches"], tuple(rest)) + 1 + tail
+
+    spec = block.branches
+    result = []
+    for path, op, sublayers in block.iter_ops():
+        if op["op"] != "conv":
+            continue
+        after = depth_after(spec, path)
+        conv_layer, bn_layer = sublayers
+        result.append((after + 2, path, conv_layer))  # conv -> bn -> activation -> ...
+        result.append((after + 1, path, bn_layer))
+    return result
+
+
+def keras_applications_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The weighted layers of an `inception_v3` model in keras.applications' order.
+
+    keras.applications' InceptionV3 is a flat functional graph whose `layers` Keras
+    orders by depth (longest path to the output), ties broken by traversal order; its
+    published h5 files store the weights in that order. Within each module this puts
+    our block's convolutions and batch normalizations in the same order, so
+    `zip(keras_applications_layers(ours), [l for l in ka.layers if l.weights])` pairs
+    each layer with its keras.applications counterpart. The auxiliary head (not in
+    keras.applications) is left out.
+    """
+    ordered = []
+    for name, op in V3_STEM:
+        if op["op"] == "conv":
+            ordered += [model.get_layer(name), model.get_layer(f"{name}_bn")]
+    for name, _branches in V3_MODULES:
+        block = model.get_layer(name)
+        by_depth = sorted(_functional_depths(block), key=lambda item: (-item[0], item[1]))
+        ordered += [layer for _depth, _path, layer in by_depth]
+    names = {layer.name for layer in model.layers}
+    if "predictions" in names:
+        ordered.append(model.get_layer("predictions"))
+    return ordered
+
+
+def load_keras_applications_weights(model: keras.Model, path: str) -> None:
+    """Load a keras.applications InceptionV3 weight file (legacy h5) into our model.
+
+    The file lists its layers in keras.applications' order; each is assigned to the
+    layer `keras_applications_layers` puts at the same position, after checking that
+    the number of layers and every weight shape agree.
+    """
+    with h5py.File(path, "r") as f:
+        group = f["model_weights"] if "layer_names" not in f.attrs and "model_weights" in f else f
+        stored = []
+        for raw in group.attrs["layer_names"]:
+            layer_name = raw.decode("utf8") if isinstance(raw, bytes) else str(raw)
+            weight_names = [
+                w.decode("utf8") if isinstance(w, bytes) else str(w)
+                for w in group[layer_name].attrs["weight_names"]
+            ]
+            if weight_names:
+                stored.append((layer_name, [group[layer_name][w][()] for w in weight_names]))
+    targets = keras_applications_layers(model)
+    if len(stored) != len(targets):
+        raise ValueError(
+            f"`weights`: the file {path!r} holds {len(stored)} layers with weights; this "
+            f"model needs {len(targets)} (a file with the classifier needs include_top=True, "
+            "one without it include_top=False)."
+        )
+    for (stored_name, values), layer in zip(stored, targets):
+        expected = [tuple(w.shape) for w in layer.weights]
+        received = [tuple(v.shape) for v in values]
+        if expected != received:
+            raise ValueError(
+                f"`weights`: layer {stored_name!r} of {path!r} has weight shapes {received}; "
+                f"our {layer.name!r} needs {expected} (check num_classes)."
+            )
+        layer.set_weights(values)

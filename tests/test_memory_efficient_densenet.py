@@ -1,0 +1,156 @@
+"""The memory-efficient DenseNet (Pleiss et al. 2017) computes what the plain one does:
+same parameters, outputs, gradients and batch-norm statistics; it survives saving and runs
+under JAX. (Its memory and time are measured by benchmarks/densenet_memory.py.)"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_cnns
+from keras_cnns.layers import DenseBlock
+from keras_cnns.models.densenet import densenet_cifar
+
+
+@pytest.fixture(scope="module")
+def twins():
+    keras.utils.set_random_seed(1)
+    plain = keras_cnns.densenet_bc100(num_classes=10, input_shape=(8, 8, 3))
+    efficient = keras_cnns.densenet_bc100(num_classes=10, input_shape=(8, 8, 3), memory_efficient=True)
+    efficient.set_weights(plain.get_weights())
+    return plain, efficient
+
+
+@pytest.fixture
+def batch(rng):
+    x = rng.uniform(0, 1, size=(4, 8, 8, 3)).astype("float32")
+    y = np.array([0, 3, 7, 9])
+    return x, y
+
+
+def test_same_parameters(twins):
+    plain, efficient = twins
+    assert efficient.count_params() == plain.count_params()
+    assert [w.shape for w in efficient.weights] == [w.shape for w in plain.weights]
+    blocks = [layer for layer in efficient.layers if isinstance(layer, DenseBlock)]
+    assert [b.name for b in blocks] == ["conv2", "conv3", "conv4"]
+    assert all(b.memory_efficient and b.num_layers == 16 for b in blocks)
+    assert not any(isinstance(layer, DenseBlock) for layer in plain.layers)
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_same_outputs(twins, batch, training):
+    plain, efficient = twins
+    x, _ = batch
+    np.testing.assert_allclose(
+        efficient(x, training=training), plain(x, training=training), rtol=0, atol=1e-5
+    )
+
+
+def test_same_gradients(twins, batch):
+    plain, efficient = twins
+    x, y = batch
+    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+
+    def gradients(model):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True))
+        return loss, tape.gradient(loss, model.trainable_weights)
+
+    loss_plain, grads_plain = gradients(plain)
+    loss_efficient, grads_efficient = gradients(efficient)
+    assert abs(float(loss_plain) - float(loss_efficient)) <= 1e-5
+    assert len(grads_plain) == len(grads_efficient) == len(plain.trainable_weights)
+    for g_plain, g_efficient in zip(grads_plain, grads_efficient):
+        assert g_efficient is not None
+        np.testing.assert_allclose(g_efficient, g_plain, rtol=0, atol=1e-5)
+    assert max(float(tf.reduce_max(tf.abs(g))) for g in grads_plain) > 1e-3  # not all ~0
+
+
+def test_one_training_step_updates_everything_alike(batch):
+    # A compiled step (tf.function) with momentum SGD; batch-norm moving statistics must be
+    # updated once per step, not again when the backward pass recomputes the forward.
+    x, y = batch
+    keras.utils.set_random_seed(2)
+    plain = densenet_cifar(10, 6, bottleneck=True, compression=0.5, num_classes=10, input_shape=(8, 8, 3))
+    efficient = densenet_cifar(
+        10, 6, bottleneck=True, compression=0.5, num_classes=10, input_shape=(8, 8, 3), memory_efficient=True
+    )
+    efficient.set_weights(plain.get_weights())
+    for model in (plain, efficient):
+        model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), loss="sparse_categorical_crossentropy")
+        for _ in range(2):
+            model.train_on_batch(x, y)
+    for w_plain, w_efficient in zip(plain.weights, efficient.weights):
+        np.testing.assert_allclose(w_efficient, w_plain, rtol=0, atol=1e-5, err_msg=w_plain.path)
+    moved = plain.get_layer("conv2_block1_0_bn").moving_mean
+    assert np.abs(np.asarray(moved)).max() > 0  # the statistics did move
+
+
+def test_memory_efficient_survives_safe_mode_saving(tmp_path, batch):
+    model = densenet_cifar(10, 4, bottleneck=True, compression=0.5, memory_efficient=True, num_classes=3)
+    x, _ = batch
+    x = np.pad(x, ((0, 0), (12, 12), (12, 12), (0, 0)))
+    path = tmp_path / "efficient.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path, safe_mode=True)
+    assert restored.get_layer("conv2").memory_efficient
+    np.testing.assert_allclose(np.asarray(restored(x, training=False)), np.asarray(model(x, training=False)), atol=1e-6)
+
+
+JAX_SCRIPT = textwrap.dedent(
+    """
+    import json
+    import keras
+    import numpy as np
+    import keras_cnns
+    from keras_cnns.models.densenet import densenet_cifar
+    from keras_cnns.models.resnet import resnet_cifar
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(4, 8, 8, 3)).astype("float32")
+    y = np.array([0, 1, 2, 1])
+    report = {"backend": keras.backend.backend()}
+    models = []
+    for efficient in (False, True):
+        keras.utils.set_random_seed(0)
+        models.append(densenet_cifar(
+            10, 6, bottleneck=True, compression=0.5, num_classes=3, input_shape=(8, 8, 3),
+            memory_efficient=efficient, dropout=0.0))
+    models[1].set_weights(models[0].get_weights())
+    for model in models:
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+        model.train_on_batch(x, y)
+    report["densenet_max_weight_diff"] = max(
+        float(np.abs(np.asarray(a) - np.asarray(b)).max())
+        for a, b in zip(models[0].weights, models[1].weights))
+
+    resnet = resnet_cifar(8, num_classes=3, input_shape=(8, 8, 3), stochastic_depth=0.5)
+    resnet.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    report["resnet_loss"] = float(np.asarray(resnet.train_on_batch(x, y)).ravel()[0])
+    outs = [np.asarray(resnet(x, training=True)) for _ in range(6)]
+    report["resnet_training_varies"] = any(np.abs(outs[0] - o).max() > 1e-6 for o in outs[1:])
+    a, b = (np.asarray(resnet(x, training=False)) for _ in range(2))
+    report["resnet_inference_deterministic"] = bool(np.array_equal(a, b))
+    print(json.dumps(report))
+    """
+)
+
+
+def test_memory_efficient_densenet_and_stochastic_depth_under_jax():
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    result = subprocess.run(
+        [sys.executable, "-c", JAX_SCRIPT], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["backend"] == "jax"
+    assert report["densenet_max_weight_diff"] <= 1e-5
+    assert np.isfinite(report["resnet_loss"])
+    assert report["resnet_training_varies"] and report["resnet_inference_deterministic"]

@@ -1,0 +1,131 @@
+"""keras_cnns.train on real Fashion-MNIST (small subsets, few steps): the run folder,
+reproducibility, NaN handling and bad inputs."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import keras_cnns
+from keras_cnns.training import TrainingDiverged, train
+
+QUICK = dict(epochs=2, batch_size=64, limit=320, seed=7, verbose=0)
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    runs = tmp_path_factory.mktemp("runs")
+    return train("lenet5", "fashion_mnist", runs_dir=runs, **QUICK)
+
+
+def test_run_folder_holds_everything(first_run):
+    run = first_run.run_dir
+    assert run.name.startswith("lenet5-fashion_mnist-")
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"] == "lenet5" and config["recipe"]["epochs"] == 2
+    assert config["fit_input"] == "pad" and config["input_shape"] == [28, 28, 1]
+    assert config["class_names"][0] == "T-shirt/top" and config["num_classes"] == 10
+    rows = (run / "history.csv").read_text().strip().splitlines()
+    assert rows[0].startswith("epoch,") and len(rows) == 3
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"} <= set(rows[0].split(","))
+    assert list((run / "logs").rglob("events.out.tfevents.*"))
+    for name in ("best.keras", "last.keras"):
+        restored = keras.saving.load_model(run / "checkpoints" / name, safe_mode=True)
+        assert restored.output_shape == (None, 10)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["epochs"] == 2
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0 and np.isfinite(metrics["test_loss"])
+    assert metrics["images_per_second"] > 0 and metrics["wall_time_seconds"] > 0
+    assert (run / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_training_learns(first_run):
+    history = first_run.history
+    assert history[-1]["loss"] < history[0]["loss"]
+    assert first_run.metrics["test_accuracy"] > 0.3  # 10 classes: chance is 0.1
+
+
+def test_seeded_runs_are_reproducible(first_run, tmp_path):
+    again = train("lenet5", "fashion_mnist", runs_dir=tmp_path, **QUICK)
+    for a, b in zip(first_run.model.get_weights(), again.model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert again.history == [
+        {**row, "train_seconds": r2["train_seconds"], "images_per_second": r2["images_per_second"]}
+        for row, r2 in zip(first_run.history, again.history)
+    ]
+
+
+def test_last_checkpoint_is_the_final_model(first_run, rng):
+    last = keras.saving.load_model(first_run.run_dir / "checkpoints" / "last.keras")
+    for a, b in zip(last.get_weights(), first_run.model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+class _PoisonAt(keras.callbacks.Callback):
+    """Put a NaN into the first kernel during the given epoch."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._epoch == self.epoch and batch == 1:
+            kernel = self.model.trainable_weights[0]
+            kernel.assign(np.full(kernel.shape, np.nan, "float32"))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+
+def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
+    with pytest.raises(TrainingDiverged, match=r"NaN at epoch 2, batch 2.*last good checkpoint"):
+        train("lenet5", "fashion_mnist", run_dir=tmp_path / "run", callbacks=[_PoisonAt(1)], **{**QUICK, "epochs": 3})
+    last = keras.saving.load_model(tmp_path / "run" / "checkpoints" / "last.keras")
+    assert all(np.all(np.isfinite(w)) for w in last.get_weights())
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["status"] == "diverged" and metrics["epochs"] == 1
+    backup = json.loads((tmp_path / "run" / "backup" / "training_metadata.json").read_text())
+    assert backup["epoch"] == 1
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        (dict(dataset="fashion_mnist2"), ValueError, "fashion_mnist"),
+        (dict(strategy="tpu"), ValueError, r"Unknown `strategy`: 'tpu'"),
+        (dict(recipe_overrides={"epochs": "two"}), TypeError, "`epochs` must be int"),
+        (dict(model="lenet"), ValueError, "Did you mean: lenet5"),
+        (dict(recipe="slow"), ValueError, "'paper', 'quick'"),
+        (dict(limit=0), ValueError, "limit"),
+        (dict(strategy="multiworker"), ValueError, "run_dir"),
+    ],
+)
+def test_bad_inputs(kwargs, error, match, tmp_path):
+    args = {"model": "lenet5", "dataset": "fashion_mnist", "runs_dir": tmp_path, **kwargs}
+    with pytest.raises(error, match=match):
+        train(args.pop("model"), args.pop("dataset"), **args)
+
+
+def test_resume_folder_that_is_not_a_run(tmp_path):
+    with pytest.raises(ValueError, match="is not a run folder"):
+        train(resume=tmp_path)
+
+
+def test_top_level_train_is_the_training_api():
+    assert keras_cnns.train is train
+
+
+def test_auxiliary_heads_train_with_weighted_losses(tmp_path):
+    # GoogLeNet with aux heads needs 65x65: Fashion-MNIST's 28x28 is resized in the model.
+    result = train(
+        "googlenet", "fashion_mnist", runs_dir=tmp_path, epochs=1, batch_size=16, limit=48,
+        seed=1, verbose=0, model_options={"aux_logits": True},
+    )
+    config = json.loads((result.run_dir / "config.json").read_text())
+    assert config["fit_input"] == "resize"
+    row = result.history[0]
+    assert {"loss", "logits_loss", "aux1_loss", "aux2_loss", "logits_accuracy"} <= set(row)
+    weighted = row["logits_loss"] + 0.3 * (row["aux1_loss"] + row["aux2_loss"])
+    assert row["loss"] >= weighted * 0.999  # plus weight decay
+    assert 0 <= result.metrics["test_accuracy"] <= 1
