@@ -44,7 +44,6 @@ TARGET = 0.95
 # ----------------------------------------------------------------- worker side
 def _worker(models: list[str], images: dict[str, int], batch_size: int, rounds: int) -> dict:
     import keras
-    import numpy as np
     import tensorflow as tf
 
     import keras_cnns
@@ -231,9 +230,13 @@ def _report(results: dict, args, machine: dict, versions: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("models", nargs="*", help="registered model names (default: lenet5 resnet20)")
-    parser.add_argument("--images", type=int, default=None,
-                        help="training images per epoch (default: 20480 for lenet5, 2560 otherwise)")
+    parser.add_argument(
+        "models", nargs="*", help="registered model names (default: lenet5 resnet20)"
+    )
+    parser.add_argument(
+        "--images", type=int, default=None,
+        help="training images per epoch (default: 20480 for lenet5, 2560 otherwise)",
+    )
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--onednn", choices=("0", "1", "both"), default="both")

@@ -48,7 +48,8 @@ def test_pca_offset_lies_in_the_span_of_the_eigenvectors_with_nonzero_eigenvalue
 
 def test_pca_is_the_identity_at_inference_and_needs_rgb():
     images = np.random.default_rng(0).uniform(0, 255, (4, 5, 5, 3)).astype("float32")
-    np.testing.assert_array_equal(np.asarray(PCAColorAugmentation()(images, training=False)), images)
+    unchanged = PCAColorAugmentation()(images, training=False)
+    np.testing.assert_array_equal(np.asarray(unchanged), images)
     with pytest.raises(ValueError, match="needs RGB images"):
         PCAColorAugmentation()(np.zeros((2, 4, 4, 1), "float32"), training=True)
     with pytest.raises(ValueError, match="`eigenvalues` must be three finite numbers >= 0"):

@@ -222,12 +222,14 @@ def test_cache_rule_follows_the_byte_budget(test_split, monkeypatch):
         (dict(augmentation=["flip", "cutout"]), ValueError, r"'cutout'"),
         (dict(normalization="zscore"), ValueError,
          r"Unknown `normalization`: 'zscore'. Accepted: 'scale', 'standardize', 'none'"),
-        (dict(input_shape=(28, 28)), ValueError, r"`input_shape` must be \(height, width, channels\)"),
+        (dict(input_shape=(28, 28)), ValueError,
+         r"`input_shape` must be \(height, width, channels\)"),
         (dict(input_shape=(28, 28, 2)), ValueError,
          r"`input_shape` asks for 2 channel\(s\) but the images have 1.*Accepted.*\[1, 3\]"),
         (dict(input_shape=(28, 28, 1), augmentation="pca_color"), ValueError,
          r"'pca_color' needs RGB inputs"),
-        (dict(augmentation_strength=-1), ValueError, r"`augmentation_strength` must be a number >= 0"),
+        (dict(augmentation_strength=-1), ValueError,
+         r"`augmentation_strength` must be a number >= 0"),
     ],
 )
 def test_bad_arguments_are_named(test_split, kwargs, error, match):

@@ -176,9 +176,20 @@ def test_block_layout_details():
     assert "0_bn" not in v2.parts and "out" in v2.parts
 
 
+@pytest.mark.parametrize("preactivation", [False, True])
+def test_zero_init_residual_starts_as_the_identity(preactivation, rng):
+    x = rng.normal(size=(2, 4, 4, 8)).astype("float32")
+    block = ResidualBlock(8, preactivation=preactivation, zero_init_residual=True)
+    expected = x if preactivation else np.maximum(x, 0)  # post-activation: ReLU(x + 0)
+    np.testing.assert_allclose(block(x, training=True), expected, rtol=0, atol=1e-6)
+    last = block.parts["2_conv"].kernel if preactivation else block.parts["2_bn"].gamma
+    assert not np.asarray(last).any()
+
+
 @pytest.mark.parametrize(
     "kwargs,error,match",
     [
+        (dict(filters=8, zero_init_residual=1), TypeError, "`zero_init_residual` must be True or False"),
         (dict(filters=0), ValueError, r"`filters` must be a positive integer \(>= 1\); received 0"),
         (dict(filters=8, strides=0), ValueError, "`strides`"),
         (dict(filters=8, shortcut="zero"), ValueError, r"Invalid `shortcut`: 'zero'.*'identity'.*'projection'"),
@@ -221,7 +232,7 @@ def test_get_config_is_exactly_the_constructor_arguments():
     block = ResidualBlock(8, bottleneck=True, strides=2, shortcut="projection", survival_probability=0.9)
     config = block.get_config()
     for key in ("filters", "bottleneck", "strides", "preactivation", "shortcut", "stride_in_1x1",
-                "conv_bias", "expansion", "epsilon", "survival_probability"):
+                "conv_bias", "expansion", "epsilon", "survival_probability", "zero_init_residual"):
         assert key in config
     assert ResidualBlock.from_config(config).get_config() == config
     dense = DenseBlock(3, 12, memory_efficient=True)

@@ -55,9 +55,13 @@ def test_resnet1202_count():
     assert count(model.trainable_weights) == REFERENCE[1202]
     blocks = [layer for layer in model.layers if isinstance(layer, ResidualBlock)]
     assert len(blocks) == 600 and blocks[-1].name == "conv4_block200"
-    # XLA cannot compile its training step in reasonable time: "auto" must not pick it.
+    # Each block starts as the identity (its branch's last BN scale is zero) ...
+    assert not np.asarray(blocks[0].parts["2_bn"].gamma).any()
+    # ... and XLA cannot compile its training step in reasonable time: "auto" must not pick it.
     assert model.supports_jit is False
-    assert keras_cnns.resnet110(num_classes=10).supports_jit is True
+    resnet110 = keras_cnns.resnet110(num_classes=10)
+    assert resnet110.supports_jit is True
+    assert np.asarray(resnet110.get_layer("conv2_block1").parts["2_bn"].gamma).all()
 
 
 def test_other_depths_of_the_form_6n_plus_2():

@@ -129,3 +129,11 @@ def test_auxiliary_heads_train_with_weighted_losses(tmp_path):
     weighted = row["logits_loss"] + 0.3 * (row["aux1_loss"] + row["aux2_loss"])
     assert row["loss"] >= weighted * 0.999  # plus weight decay
     assert 0 <= result.metrics["test_accuracy"] <= 1
+
+
+def test_grey_images_skip_alexnets_colour_augmentation(tmp_path):
+    result = train("alexnet", "fashion_mnist", runs_dir=tmp_path, epochs=1, batch_size=16, limit=32,
+                   seed=1, verbose=0)
+    recipe = json.loads((result.run_dir / "config.json").read_text())["recipe"]
+    assert recipe["augmentation"] == ["random_resized_crop", "flip"]
+    assert result.model.get_layer("fit_input_resize").output.shape[1:3] == (67, 67)

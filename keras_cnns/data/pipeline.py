@@ -253,7 +253,11 @@ def build_pipeline(
             f"from_directory); received {type(data).__name__}."
         )
     target = _check_input_shape(input_shape)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, (int, np.integer))
+        or batch_size < 1
+    ):
         raise ValueError(f"`batch_size` must be a positive integer; received {batch_size!r}.")
     if not isinstance(training, bool):
         raise TypeError(f"`training` must be True or False; received {training!r}.")

@@ -107,6 +107,9 @@ class ResidualBlock(keras.layers.Layer):
         survival_probability: stochastic depth: probability of keeping the residual
             branch in training (1.0, the default, is a plain residual block); see
             `StochasticDepth`.
+        zero_init_residual: initialize the branch's last batch-norm scale (post-activation)
+            or last convolution (pre-activation) to zero, so that the block starts as the
+            identity (Goyal et al. 2017; torchvision's `zero_init_residual`).
     """
 
     def __init__(
@@ -121,6 +124,7 @@ class ResidualBlock(keras.layers.Layer):
         expansion: int = 4,
         epsilon: float = 1e-5,
         survival_probability: float = 1.0,
+        zero_init_residual: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -135,6 +139,7 @@ class ResidualBlock(keras.layers.Layer):
             expansion=expansion,
             epsilon=epsilon,
             survival_probability=survival_probability,
+            zero_init_residual=zero_init_residual,
         )
         for arg, value in self._settings.items():
             setattr(self, arg, value)
@@ -188,12 +193,14 @@ def check_block_arguments(
     expansion=4,
     epsilon=1e-5,
     survival_probability=1.0,
+    zero_init_residual=False,
 ) -> dict:
     """Validate a residual block's arguments; returns them as a dict (floats as floats)."""
     for arg, value in (
         ("bottleneck", bottleneck),
         ("preactivation", preactivation),
         ("stride_in_1x1", stride_in_1x1),
+        ("zero_init_residual", zero_init_residual),
     ):
         if not isinstance(value, bool):
             raise TypeError(f"`{arg}` must be True or False; received {value!r}.")
@@ -222,6 +229,7 @@ def check_block_arguments(
         survival_probability=check_survival_probability(
             "survival_probability", survival_probability
         ),
+        zero_init_residual=zero_init_residual,
     )
 
 
@@ -245,7 +253,7 @@ def _block_parts(settings: dict, in_channels: int | None, prefix: str):
     def bias(normalized: bool) -> bool:
         return s["conv_bias"] == "all" or (s["conv_bias"] == "unnormalized" and not normalized)
 
-    def conv(key, filters, kernel, stride, normalized):
+    def conv(key, filters, kernel, stride, normalized, zero=False):
         if kernel > 1 and stride > 1:
             # Symmetric padding (torchvision, the paper, keras.applications' ResNetV2);
             # Keras' "same" would pad only after the input under stride 2.
@@ -256,12 +264,16 @@ def _block_parts(settings: dict, in_channels: int | None, prefix: str):
             strides=stride,
             padding="same" if stride == 1 else "valid",
             use_bias=bias(normalized),
-            kernel_initializer="he_normal",
+            kernel_initializer="zeros" if zero else "he_normal",
             name=f"{prefix}{key}_conv",
         )
 
-    def batch_norm(key):
-        parts[f"{key}_bn"] = layers.BatchNormalization(epsilon=s["epsilon"], name=f"{prefix}{key}_bn")
+    def batch_norm(key, zero=False):
+        parts[f"{key}_bn"] = layers.BatchNormalization(
+            epsilon=s["epsilon"],
+            gamma_initializer="zeros" if zero else "ones",
+            name=f"{prefix}{key}_bn",
+        )
 
     def relu(key):
         parts[f"{key}_relu"] = layers.Activation("relu", name=f"{prefix}{key}_relu")
@@ -287,9 +299,10 @@ def _block_parts(settings: dict, in_channels: int | None, prefix: str):
         last = index == len(convs)
         # In the pre-activation block the last convolution feeds the addition.
         normalized = not (preact and last)
-        conv(str(index), filters, kernel, stride, normalized)
+        zero = last and s["zero_init_residual"]
+        conv(str(index), filters, kernel, stride, normalized, zero=zero and not normalized)
         if normalized:
-            batch_norm(str(index))
+            batch_norm(str(index), zero=zero)
         if not last:
             relu(str(index))
     branch = [key for key in list(parts)[branch_start:] if key != "shortcut"]

@@ -150,6 +150,7 @@ def _resnet(
     layout: str = "v1.5",
     shortcut: str = "B",
     stochastic_depth: float | None = None,
+    zero_init_residual: bool = False,
     **common,
 ) -> keras.Model:
     check_choice("layout", layout, LAYOUTS)
@@ -176,6 +177,7 @@ def _resnet(
         layout=layout_spec,
         shortcut=shortcut,
         stochastic_depth=stochastic_depth,
+        zero_init_residual=zero_init_residual,
         common=common,
     )
 
@@ -185,6 +187,7 @@ def _resnet_cifar(
     shortcut: str = "A",
     preactivation: bool = False,
     stochastic_depth: float | None = None,
+    zero_init_residual: bool = False,
     **common,
 ) -> keras.Model:
     check_choice("shortcut", shortcut, SHORTCUT_OPTIONS)
@@ -204,6 +207,7 @@ def _resnet_cifar(
         layout=layout,
         shortcut=shortcut,
         stochastic_depth=stochastic_depth,
+        zero_init_residual=zero_init_residual,
         common=common,
         blocks_as_layers=True,
         default_input_shape=(32, 32, 3),
@@ -225,6 +229,7 @@ def _build(
     layout: Layout,
     shortcut,
     stochastic_depth,
+    zero_init_residual,
     common,
     blocks_as_layers=False,
     **build_options,
@@ -261,6 +266,7 @@ def _build(
                     conv_bias=layout.conv_bias,
                     epsilon=layout.epsilon,
                     survival_probability=survival[index],
+                    zero_init_residual=zero_init_residual,
                 )
                 name = f"conv{stage + 2}_block{block + 1}"
                 if blocks_as_layers:
@@ -331,6 +337,9 @@ _STOCHASTIC_DEPTH_DOC = """        stochastic_depth: `None` (default) or the sur
             residual block, in (0, 1]: block l of L keeps its branch with probability
             1 - (l / L)(1 - p_L) in training and is scaled by it in inference (Huang et
             al. 2016 use 0.5).
+        zero_init_residual: start every residual branch at zero (its last BN scale, or
+            last convolution when pre-activated), so that each block begins as the
+            identity (Goyal et al. 2017). False by default, except for ResNet-1202.
 """
 _IMAGENET_DOC = """
     Family options:
@@ -459,8 +468,17 @@ def resnet110(**kwargs) -> keras.Model:
 def resnet1202(**kwargs) -> keras.Model:
     """ResNet-1202 for CIFAR-10: 200 basic blocks per stage, 16-32-64 filters (19.4M).
 
-    Too deep for XLA to compile a training step in reasonable time: the built model has
-    `supports_jit = False`, so `compile()`'s default `jit_compile="auto"` trains it without
-    XLA (the attribute is not saved: compile a reloaded model with `jit_compile=False`).
+    Two departures from the defaults, both for its depth:
+
+    - `zero_init_residual=True` by default: at the standard initialization the 600
+      residual branches add up (post-activation, each ends in a unit-variance BN) to logits
+      with a standard deviation of about 16, so that most softmax outputs fall below the
+      clipping of Keras' probability-space cross-entropy and give no gradient; starting
+      each block as the identity avoids it. Pass `zero_init_residual=False` for the
+      paper's initialization.
+    - Too deep for XLA to compile a training step in reasonable time: the built model has
+      `supports_jit = False`, so `compile()`'s default `jit_compile="auto"` trains it
+      without XLA (the attribute is not saved: compile a reloaded model with
+      `jit_compile=False`).
     """
-    return _resnet_cifar(1202, **kwargs)
+    return _resnet_cifar(1202, **{"zero_init_residual": True, **kwargs})

@@ -222,6 +222,10 @@ def _run(config: dict, run_dir: Path, *, verbose: Any, extra_callbacks: list) ->
     test_split = split("test")
     image_shape = tuple(train_split.image_shape)
     class_names = list(train_split.class_names)
+    if image_shape[-1] != 3 and "pca_color" in recipe.augmentation:
+        # AlexNet's colour augmentation is defined on RGB: grey images skip it.
+        recipe = recipe.replace(augmentation=tuple(a for a in recipe.augmentation if a != "pca_color"))
+        config["recipe"] = recipe.to_dict()
 
     steps_per_epoch = math.ceil(train_split.num_examples / recipe.batch_size)
     with strategy.scope():
