@@ -1,4 +1,4 @@
-"""Build every registered model of one family (argv[1]) at a small input under the
+"""Build the registered models named by argv[1] (a model or a family name) at a small input under the
 current Keras backend and take one SGD step; print a JSON report on the last line. Run by
 test_every_model.py with KERAS_BACKEND=jax."""
 
@@ -13,7 +13,9 @@ from conftest import small_input_shape
 
 report = {"backend": keras.backend.backend(), "models": {}}
 rng = np.random.default_rng(0)
-for name in keras_cnns.list_models(sys.argv[1]):
+wanted = sys.argv[1]
+names = keras_cnns.list_models(wanted) if wanted in keras_cnns.list_families() else [wanted]
+for name in names:
     keras.utils.set_random_seed(0)
     shape = small_input_shape(name)
     model = keras_cnns.get_model(name, num_classes=3, input_shape=shape)

@@ -48,19 +48,20 @@ def test_default_input_shape_builds(name):
     assert model.name == name
 
 
-@pytest.mark.parametrize("family", keras_cnns.list_families())
-def test_every_model_trains_one_step_under_jax(family):
+@pytest.mark.parametrize("name", MODELS)
+def test_every_model_trains_one_step_under_jax(name):
     """Runs tests/jax_backend_check.py in a fresh process with KERAS_BACKEND=jax, one
-    family per process so that the families spread over the test workers."""
+    model per process so that the deep DenseNets spread over the test workers and none
+    holds the memory of the others."""
     script = Path(__file__).with_name("jax_backend_check.py")
     env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
     result = subprocess.run(
-        [sys.executable, str(script), family], env=env, capture_output=True, text=True, timeout=1500
+        [sys.executable, str(script), name], env=env, capture_output=True, text=True, timeout=2400
     )
     assert result.returncode == 0, result.stderr[-4000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["backend"] == "jax"
-    assert sorted(report["models"]) == sorted(keras_cnns.list_models(family))
-    for name, outcome in report["models"].items():
-        assert np.isfinite(outcome["loss"]), name
-        assert outcome["changed"], f"{name}: a training step left the weights unchanged"
+    assert list(report["models"]) == [name]
+    outcome = report["models"][name]
+    assert np.isfinite(outcome["loss"]), name
+    assert outcome["changed"], f"{name}: a training step left the weights unchanged"
