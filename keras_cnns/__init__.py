@@ -17,6 +17,8 @@ from keras_cnns import layers  # noqa: E402,F401  (registers the serializable la
 from keras_cnns import schedules  # noqa: E402,F401  (registers the recipe schedule)
 from keras_cnns.models import get_model, get_spec, list_families, list_models  # noqa: E402
 from keras_cnns.models.registry import _REGISTRY  # noqa: E402
+from keras_cnns.models.densenet import densenet_cifar  # noqa: E402
+from keras_cnns.models.resnet import resnet_cifar  # noqa: E402
 from keras_cnns.models.vgg import vgg  # noqa: E402
 
 __version__ = "0.1.0"
@@ -24,7 +26,7 @@ __version__ = "0.1.0"
 # One attribute per registered builder: keras_cnns.vgg19, keras_cnns.lenet5, ...
 globals().update({name: spec.builder for name, spec in _REGISTRY.items()})
 
-__all__ = ["get_model", "get_spec", "list_families", "list_models", "train", "vgg", *_REGISTRY]
+__all__ = ["get_model", "get_spec", "list_families", "list_models", "train", "vgg", "resnet_cifar", "densenet_cifar", *_REGISTRY]
 
 
 def __getattr__(name: str):
