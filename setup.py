@@ -27,12 +27,23 @@ setup(
         # TensorFlow 2.21 no longer installs it; the TensorBoard callback and KerasTuner need it.
         "tensorboard",
         "matplotlib",
+        # KerasTuner's Bayesian optimization tuner needs it and does not declare it.
+        "scikit-learn",
+        # Architecture diagrams (keras.utils.plot_model); Graphviz's `dot` comes from apt.
+        "pydot",
+        # The LiteRT interpreter that runs and checks the .tflite exports.
+        "ai-edge-litert",
+        # TF Serving's warm-up requests (PredictionLog protos) also need
+        # `pip install --no-deps tensorflow-serving-api`: it declares `tensorflow`, which
+        # would install a second TensorFlow beside tensorflow-cpu (scripts/setup.sh does it).
     ],
     extras_require={
         "cpu": ["tensorflow-cpu>=2.16"],
         "gpu": ["tensorflow[and-cuda]>=2.16"],
         "jax": ["jax"],
         "test": ["pytest", "pytest-xdist", "jax", "h5py"],
+        # benchmarks/: plain PyTorch references (2.13.0 on PyPI is the CPU wheel).
+        "bench": ["torch==2.13.0", "jax"],
     },
     entry_points={"console_scripts": ["keras-cnns=keras_cnns.cli:main"]},
 )

@@ -26,13 +26,24 @@ __version__ = "0.1.0"
 # One attribute per registered builder: keras_cnns.vgg19, keras_cnns.lenet5, ...
 globals().update({name: spec.builder for name, spec in _REGISTRY.items()})
 
-__all__ = ["get_model", "get_spec", "list_families", "list_models", "train", "vgg", "resnet_cifar", "densenet_cifar", *_REGISTRY]
+__all__ = [
+    "get_model", "get_spec", "list_families", "list_models", "train", "tune", "vgg",
+    "resnet_cifar", "densenet_cifar", "analysis", "export", "serving", *_REGISTRY,
+]
+
+# Imported on first use: each pulls in more (tf.data and matplotlib, KerasTuner, the
+# TFLite converter) than building a model needs.
+_LAZY_MODULES = ("analysis", "export", "serving", "tuning", "training")
 
 
 def __getattr__(name: str):
     # Training pulls in tf.data, the data sets and matplotlib: import it on first use.
-    if name == "train":
-        from keras_cnns.training import train
+    import importlib
 
-        return train
+    if name == "train":
+        return importlib.import_module("keras_cnns.training").train
+    if name == "tune":
+        return importlib.import_module("keras_cnns.tuning").tune
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f"keras_cnns.{name}")
     raise AttributeError(f"module 'keras_cnns' has no attribute {name!r}")

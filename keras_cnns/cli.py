@@ -191,7 +191,119 @@ def _resumed_multiworker(args) -> bool:
     return read_run_config(args.resume).get("strategy") == "multiworker"
 
 
-SUBCOMMANDS = [_add_list, _add_summary, _add_train]
+# ----------------------------------------------------------------------- export
+def _add_export(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "export",
+        help="Export a run (or a .keras file / model name) to SavedModel for TF Serving and TFLite.",
+        description="Writes <output>/<name>/<version>/ (TF Serving layout, next free version, "
+        "uint8 `serving_default` with the run's preprocessing inside, warm-up requests, "
+        "<output>/models.config) and <output>/<name>[_<quantization>].tflite.",
+    )
+    parser.add_argument("source", help="A run folder, a .keras file or a registered model name.")
+    parser.add_argument("--format", dest="formats", nargs="+", default=["saved_model"],
+                        choices=["saved_model", "tflite"])
+    parser.add_argument("--quantize", nargs="+", default=["none"],
+                        choices=["none", "float16", "dynamic", "int8"],
+                        help="TFLite variants to write (several allowed).")
+    parser.add_argument("--io-dtype", default="float32", choices=["float32", "uint8", "int8"],
+                        help="Input/output type of int8 TFLite files.")
+    parser.add_argument("--output", default="saved_models", help="Folder of exported models.")
+    parser.add_argument("--version", type=int, help="SavedModel version (default: next free).")
+    parser.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    parser.add_argument("--dataset", help="int8 calibration data set (default: the run's).")
+    parser.add_argument("--data-dir")
+    parser.add_argument("--representative-count", type=int, default=256)
+    parser.add_argument("--num-classes", type=int, default=1000, help="For a model name.")
+    parser.add_argument("--input-shape", type=_parse_shape, default=None, help="For a model name: H,W,C.")
+    parser.add_argument("--overwrite", action="store_true", help="Replace existing .tflite files.")
+    parser.set_defaults(func=_run_export)
+
+
+def _run_export(args) -> int:
+    from keras_cnns.export import export_run
+
+    written = export_run(
+        args.source, formats=args.formats, output_dir=args.output, version=args.version,
+        quantizations=args.quantize, io_dtype=args.io_dtype, checkpoint=args.checkpoint,
+        dataset=args.dataset, data_dir=args.data_dir,
+        representative_count=args.representative_count, overwrite=args.overwrite,
+        num_classes=args.num_classes, input_shape=args.input_shape,
+    )
+    for kind, path in written.items():
+        size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
+        print(f"{kind:<16} {path}  ({size / 1e6:.2f} MB)")
+    return 0
+
+
+# ---------------------------------------------------------------------- predict
+def _add_predict(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "predict",
+        help="Classify test images of a data set with an exported model (.tflite or SavedModel version).",
+    )
+    parser.add_argument("model", help="A .tflite file (run by LiteRT) or a SavedModel version folder.")
+    parser.add_argument("--dataset", default="fashion_mnist")
+    parser.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    parser.add_argument("--count", type=int, default=5, help="How many images (from the first).")
+    parser.add_argument("--data-dir")
+    parser.set_defaults(func=_run_predict)
+
+
+def _run_predict(args) -> int:
+    from keras_cnns.export.predict import predict_dataset
+
+    rows = predict_dataset(args.model, args.dataset, split=args.split, count=args.count, data_dir=args.data_dir)
+    table = [[str(r["index"]), r["true"], r["predicted"], f"{r['probability']:.3f}",
+              "yes" if r["true"] == r["predicted"] else "no"] for r in rows]
+    print(_format_table(table, ["image", "true", "predicted", "probability", "correct"]))
+    return 0
+
+
+# ------------------------------------------------------------------------ serve
+def _add_serve(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="Development stand-in for TF Serving's REST API over a folder of exported models.",
+        description="Answers /v1/models/<name>[:predict|/metadata] like TF Serving does, with "
+        "tf.saved_model.load. For trying exports and clients; use TF Serving in production.",
+    )
+    parser.add_argument("root", nargs="?", default="saved_models")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8501)
+    parser.set_defaults(func=_run_serve)
+
+
+def _run_serve(args) -> int:
+    from keras_cnns.serving import DevServer
+
+    server = DevServer(args.root, host=args.host, port=args.port)
+    print(f"serving {', '.join(server.servables)} at {server.url} (Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _optional_subcommands() -> list:
+    """Subcommands whose modules live in their own packages (tuning, analysis)."""
+    import importlib
+
+    found = []
+    for module, names in (("keras_cnns.tuning.cli", ["add_parser"]),
+                          ("keras_cnns.analysis.cli", ["add_summary", "add_compare"])):
+        try:
+            loaded = importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            if err.name is None or not module.startswith(err.name):
+                raise
+            continue
+        found.extend(getattr(loaded, name) for name in names if hasattr(loaded, name))
+    return found
+
+
+SUBCOMMANDS = [_add_list, _add_summary, _add_train, _add_export, _add_predict, _add_serve]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -200,7 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Classic CNNs (LeNet-5 to DenseNet) for Keras 3: build, train, export.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for add in SUBCOMMANDS:
+    extra = _optional_subcommands()
+    replaced = {add.__name__.replace("add_", "_add_") for add in extra}
+    for add in [a for a in SUBCOMMANDS if a.__name__ not in replaced] + extra:
         add(subparsers)
     return parser
 
@@ -210,7 +324,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError) as err:
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as err:
         print(f"keras-cnns {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -22,10 +22,24 @@ def test_list_one_family(capsys):
 def test_summary_with_options(capsys):
     assert main(["summary", "lenet5", "--num-classes", "10"]) == 0
     out = capsys.readouterr().out
-    assert "c3 (ConnectionTableConv2D)" in out
-    assert "Total parameters: 60,840 (trainable 60,000)" in out
-    assert main(["summary", "vgg11", "--num-classes", "10", "--input-shape", "32,32,3"]) == 0
-    assert "block5_pool" in capsys.readouterr().out
+    assert "Parameters: 60,840 (trainable 60,000, non-trainable 840)" in out
+    assert [line.split()[:2] for line in out.splitlines() if line.startswith("c3 ")] == [["c3", "2"]]
+    assert main(["summary", "vgg11", "--num-classes", "10", "--input-shape", "32,32,3", "--layers"]) == 0
+    out = capsys.readouterr().out
+    assert "block5_pool" in out and "MaxPooling2D" in out
+    assert "Multiply-adds per image: 171,679,744" in out
+
+
+def test_compare_reports_unknown_names(capsys):
+    assert main(["compare", "resnet21"]) == 2
+    assert "Did you mean" in capsys.readouterr().err
+
+
+def test_every_subcommand_is_wired():
+    from keras_cnns.cli import build_parser
+
+    commands = build_parser()._subparsers._group_actions[0].choices
+    assert {"list", "summary", "compare", "train", "tune", "export", "predict", "serve"} <= set(commands)
 
 
 def test_cli_errors_are_reported_not_raised(capsys):

@@ -10,6 +10,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import keras_cnns
 from conftest import small_input_shape
@@ -29,6 +30,26 @@ def test_save_and_load_in_safe_mode(name, tmp_path, rng):
     assert [layer.name for layer in restored.layers] == [layer.name for layer in model.layers]
     assert restored.count_params() == model.count_params()
     np.testing.assert_allclose(restored.predict(x, verbose=0), expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_exports_to_saved_model_and_float_tflite(name, tmp_path, rng):
+    """Every model (LRN, the C3 table, inception concatenations, dense blocks, stochastic
+    depth...) exports to a TF Serving SavedModel and converts to TFLite with built-in
+    operators only (no Flex ops); both give the Keras model's outputs. The TFLite file is
+    converted from the SavedModel just written, so each model is traced and saved once."""
+    from keras_cnns import export
+
+    shape = small_input_shape(name)
+    model = keras_cnns.get_model(name, num_classes=7, input_shape=shape)
+    x = rng.uniform(0, 1, size=(2, *shape)).astype("float32")
+    expected = model.predict(x, verbose=0)
+    version_dir = export.saved_model(model, tmp_path / name)
+    served = tf.saved_model.load(str(version_dir)).signatures["serve_preprocessed"]
+    np.testing.assert_allclose(served(inputs=tf.constant(x))["probabilities"].numpy(), expected, rtol=0, atol=1e-5)
+    runner = export.LiteRTModel(export.tflite(version_dir, tmp_path / f"{name}.tflite"))
+    assert runner.input_shape == shape
+    np.testing.assert_allclose(runner.predict(x), expected, rtol=0, atol=1e-4)
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -133,17 +133,43 @@ def convert_channels(images: tf.Tensor, channels: int) -> tf.Tensor:
 
 
 def fit_size(images: tf.Tensor, height: int | None, width: int | None) -> tf.Tensor:
-    """Pad or resize float images `[..., h, w, C]` to `height` x `width` (module rules)."""
+    """Pad or resize float images `[..., h, w, C]` to `height` x `width` (module rules).
+
+    The rule is applied in Python when the image size is static, and in the graph
+    (`tf.cond`) when it is only known at run time, as in a serving signature that takes
+    images of whatever size the client sends.
+    """
     h, w = images.shape[-3], images.shape[-2]
     if height is None or (h, w) == (height, width):
         return images
-    if (
-        h is not None and w is not None
-        and h <= height <= PAD_LIMIT * h and w <= width <= PAD_LIMIT * w
-    ):
-        top, left = (height - h) // 2, (width - w) // 2
-        return tf.image.pad_to_bounding_box(images, top, left, height, width)
-    shrink = h is None or w is None or h > height or w > width
+    if h is not None and w is not None:
+        if h <= height <= PAD_LIMIT * h and w <= width <= PAD_LIMIT * w:
+            return _pad_centred(images, h, w, height, width)
+        return _resize(images, height, width, shrink=h > height or w > width)
+    dynamic = tf.shape(images)
+    h, w = dynamic[-3], dynamic[-2]
+    hf, wf = tf.cast(h, tf.float32), tf.cast(w, tf.float32)
+    pad = (
+        (h <= height) & (height <= PAD_LIMIT * hf) & (w <= width) & (width <= PAD_LIMIT * wf)
+    )
+    shrink = (h > height) | (w > width)
+    fitted = tf.cond(
+        pad,
+        lambda: _pad_centred(images, h, w, height, width),
+        lambda: tf.cond(
+            shrink,
+            lambda: _resize(images, height, width, shrink=True),
+            lambda: _resize(images, height, width, shrink=False),
+        ),
+    )
+    return tf.ensure_shape(fitted, [*images.shape[:-3], height, width, images.shape[-1]])
+
+
+def _pad_centred(images, h, w, height: int, width: int) -> tf.Tensor:
+    return tf.image.pad_to_bounding_box(images, (height - h) // 2, (width - w) // 2, height, width)
+
+
+def _resize(images, height: int, width: int, *, shrink: bool) -> tf.Tensor:
     return tf.image.resize(images, (height, width), method="bilinear", antialias=shrink)
 
 
@@ -186,14 +212,19 @@ def make_augmenter(
 
 def normalizer(data: DataSplit, normalization: str, channels: int):
     """The function mapping float images in [0, 255] to the model's input values."""
+    return normalizer_for(data.name, data.image_shape[-1], normalization, channels)
+
+
+def normalizer_for(dataset: str | None, stored_channels: int, normalization: str, channels: int):
+    """`normalizer` from the data set's name and its stored channel count alone (what a
+    run folder records), for code that has no `DataSplit`: exports, serving."""
     if normalization == "none":
         return lambda images: images
     if normalization == "scale":
         return lambda images: images / 255.0
-    stored = data.image_shape[-1]
-    stats = DATASET_STATISTICS.get(data.name)
-    usable = stats is not None and len(stats[0]) == stored and (
-        stored == channels or (stored, channels) == (1, 3)
+    stats = DATASET_STATISTICS.get(dataset)
+    usable = stats is not None and len(stats[0]) == stored_channels and (
+        stored_channels == channels or (stored_channels, channels) == (1, 3)
     )
     if not usable:
         return tf.image.per_image_standardization

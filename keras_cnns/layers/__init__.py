@@ -17,18 +17,22 @@ from keras_cnns.layers.lenet import (
     TrainableSubsampling,
     scaled_tanh,
 )
+from keras_cnns.layers.batch_norm import BatchNormalization
+from keras_cnns.layers.grouped_conv import GroupedConv2D
 from keras_cnns.layers.lrn import LocalResponseNormalization
 from keras_cnns.layers.stochastic_depth import StochasticDepth, linear_survival_probabilities
 from keras_cnns.layers.residual import IdentityShortcut, ResidualBlock
 from keras_cnns.layers.dense import DenseBlock, TransitionLayer
 
 __all__ = [
+    "BatchNormalization",
     "BranchSpecError",
     "InceptionBlock",
     "LENET5_C3_TABLE",
     "ConnectionTableConv2D",
     "DenseBlock",
     "EuclideanRBF",
+    "GroupedConv2D",
     "IdentityShortcut",
     "LocalResponseNormalization",
     "ResidualBlock",

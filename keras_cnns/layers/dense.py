@@ -23,6 +23,7 @@ import numbers
 import keras
 from keras import layers, ops
 
+from keras_cnns.layers.batch_norm import BatchNormalization
 from keras_cnns.layers.residual import _check_positive_int
 
 BOTTLENECK_WIDTH = 4  # the bottleneck 1x1 convolution has 4k filters (Huang et al. sec. 3)
@@ -81,7 +82,7 @@ def _dense_layer_parts(growth_rate, bottleneck, dropout, epsilon, prefix):
             name=f"{prefix}{key}",
         )
 
-    parts["0_bn"] = layers.BatchNormalization(epsilon=epsilon, name=f"{prefix}0_bn")
+    parts["0_bn"] = BatchNormalization(epsilon=epsilon, name=f"{prefix}0_bn")
     parts["0_relu"] = layers.Activation("relu", name=f"{prefix}0_relu")
     if bottleneck:
         conv("1_conv", BOTTLENECK_WIDTH * growth_rate, 1)
@@ -92,7 +93,7 @@ def _dense_layer_parts(growth_rate, bottleneck, dropout, epsilon, prefix):
     if dropout:
         parts["1_dropout"] = layers.Dropout(dropout, name=f"{prefix}1_dropout")
     if bottleneck:
-        parts["1_bn"] = layers.BatchNormalization(epsilon=epsilon, name=f"{prefix}1_bn")
+        parts["1_bn"] = BatchNormalization(epsilon=epsilon, name=f"{prefix}1_bn")
         parts["1_relu"] = layers.Activation("relu", name=f"{prefix}1_relu")
         conv("2_conv", growth_rate, 3)
         if dropout:
@@ -103,7 +104,7 @@ def _dense_layer_parts(growth_rate, bottleneck, dropout, epsilon, prefix):
 
 def _transition_parts(filters, dropout, epsilon, prefix):
     parts = {
-        "bn": layers.BatchNormalization(epsilon=epsilon, name=f"{prefix}bn"),
+        "bn": BatchNormalization(epsilon=epsilon, name=f"{prefix}bn"),
         "relu": layers.Activation("relu", name=f"{prefix}relu"),
         "conv": layers.Conv2D(
             filters, 1, use_bias=False, kernel_initializer="he_normal", name=f"{prefix}conv"

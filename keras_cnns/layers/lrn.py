@@ -60,7 +60,13 @@ class LocalResponseNormalization(keras.layers.Layer):
         squares = ops.square(inputs)
         band = ops.convert_to_tensor(self._band, dtype=squares.dtype)
         window_sum = ops.matmul(squares, band)
-        return inputs / ops.power(self.bias + self.alpha * window_sum, self.beta)
+        denominator = self.bias + self.alpha * window_sum
+        if self.beta == 0.75:
+            # d^-0.75 = d^-1/2 * d^-1/4: square roots instead of `pow` (a general power
+            # costs exp and log, forward and backward: 5 % of an AlexNet training step).
+            inverse = ops.rsqrt(denominator)
+            return inputs * inverse * ops.sqrt(inverse)
+        return inputs / ops.power(denominator, self.beta)
 
     def compute_output_shape(self, input_shape):
         return input_shape

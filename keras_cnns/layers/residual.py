@@ -23,6 +23,7 @@ from typing import Any
 import keras
 from keras import layers, ops
 
+from keras_cnns.layers.batch_norm import BatchNormalization
 from keras_cnns.layers.stochastic_depth import StochasticDepth, check_survival_probability
 
 SHORTCUTS = ("identity", "projection")
@@ -269,7 +270,7 @@ def _block_parts(settings: dict, in_channels: int | None, prefix: str):
         )
 
     def batch_norm(key, zero=False):
-        parts[f"{key}_bn"] = layers.BatchNormalization(
+        parts[f"{key}_bn"] = BatchNormalization(
             epsilon=s["epsilon"],
             gamma_initializer="zeros" if zero else "ones",
             name=f"{prefix}{key}_bn",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import keras
 
+from keras_cnns.layers.grouped_conv import GroupedConv2D
 from keras_cnns.layers.lrn import LocalResponseNormalization
 from keras_cnns.models.common import (
     build_model,
@@ -71,12 +72,13 @@ def _alexnet(variant="paper", groups=None, lrn=None, dropout=0.5, **common) -> k
         if spec["conv1_pad"]:
             x = layers.ZeroPadding2D(spec["conv1_pad"], name="conv1_pad")(x)
         for index, (filters, kernel) in enumerate(zip(widths, _KERNELS), start=1):
-            x = layers.Conv2D(
+            grouped = groups > 1 and index in _GROUPED
+            x = (GroupedConv2D if grouped else layers.Conv2D)(
                 filters,
                 kernel,
                 strides=4 if index == 1 else 1,
                 padding="valid" if index == 1 else "same",
-                groups=groups if index in _GROUPED else 1,
+                groups=groups if grouped else 1,
                 activation="relu",
                 name=f"conv{index}",
             )(x)

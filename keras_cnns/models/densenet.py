@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import keras
 
+from keras_cnns.layers.batch_norm import BatchNormalization
 from keras_cnns.layers.dense import (
     DenseBlock,
     TransitionLayer,
@@ -111,7 +112,7 @@ def _densenet(depth: int, memory_efficient: bool = False, dropout: float = 0.0, 
             2 * growth_rate, 7, strides=2, use_bias=False, kernel_initializer="he_normal",
             name="conv1_conv",
         )(x)
-        x = layers.BatchNormalization(epsilon=KA_EPSILON, name="conv1_bn")(x)
+        x = BatchNormalization(epsilon=KA_EPSILON, name="conv1_bn")(x)
         x = layers.Activation("relu", name="conv1_relu")(x)
         x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
         return layers.MaxPooling2D(3, strides=2, name="pool1")(x)
@@ -246,7 +247,7 @@ def _build(
                         x, compression=compression, dropout=dropout, epsilon=epsilon,
                         name=f"pool{stage}",
                     )
-        x = layers.BatchNormalization(epsilon=epsilon, name="bn")(x)
+        x = BatchNormalization(epsilon=epsilon, name="bn")(x)
         return layers.Activation("relu", name="relu")(x)
 
     def top(x, num_classes, classifier_activation):

@@ -31,6 +31,7 @@ import dataclasses
 
 import keras
 
+from keras_cnns.layers.batch_norm import BatchNormalization
 from keras_cnns.layers.residual import ResidualBlock, residual_block
 from keras_cnns.layers.stochastic_depth import (
     check_survival_probability,
@@ -275,7 +276,7 @@ def _build(
                     x = residual_block(x, name=name, **settings)
                 channels, index = out_channels, index + 1
         if layout.preactivation:
-            x = layers.BatchNormalization(epsilon=layout.epsilon, name="post_bn")(x)
+            x = BatchNormalization(epsilon=layout.epsilon, name="post_bn")(x)
             x = layers.Activation("relu", name="post_relu")(x)
         return x
 
@@ -298,7 +299,7 @@ def _imagenet_stem(layout: Layout):
             name="conv1_conv",
         )(x)
         if not layout.preactivation:
-            x = layers.BatchNormalization(epsilon=layout.epsilon, name="conv1_bn")(x)
+            x = BatchNormalization(epsilon=layout.epsilon, name="conv1_bn")(x)
             x = layers.Activation("relu", name="conv1_relu")(x)
         x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
         return layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
@@ -315,7 +316,7 @@ def _cifar_stem(layout: Layout):
             name="conv1_conv",
         )(x)
         if not layout.preactivation:
-            x = layers.BatchNormalization(epsilon=layout.epsilon, name="conv1_bn")(x)
+            x = BatchNormalization(epsilon=layout.epsilon, name="conv1_bn")(x)
             x = layers.Activation("relu", name="conv1_relu")(x)
         return x
 

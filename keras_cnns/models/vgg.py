@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import keras
 
+from keras_cnns.layers.batch_norm import BatchNormalization
 from keras_cnns.layers.lrn import LocalResponseNormalization
 from keras_cnns.models.common import build_model, check_choice, check_float
 from keras_cnns.models.registry import PretrainedWeights, register_model
@@ -86,7 +87,7 @@ def _vgg(config: str, batch_norm: bool = False, dropout: float = 0.5, **common) 
                     name=conv_name,
                 )(x)
                 if batch_norm:
-                    x = layers.BatchNormalization(epsilon=1e-5, name=f"{conv_name}_bn")(x)
+                    x = BatchNormalization(epsilon=1e-5, name=f"{conv_name}_bn")(x)
                     x = layers.ReLU(name=f"{conv_name}_relu")(x)
         return x
 

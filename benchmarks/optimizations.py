@@ -1,0 +1,173 @@
+"""The speed changes tried on keras_cnns' TensorFlow training, each measured A against B.
+
+    python benchmarks/optimizations.py [--quick]
+
+* `fused_batch_norm`: keras_cnns' `BatchNormalization` (TensorFlow's fused kernel in
+  training) against `keras.layers.BatchNormalization` (separate moments and normalization
+  ops), the same model built both ways in one process (the module attributes the builders
+  read are swapped for the "before" build), equal weights; the two alternate, several
+  rounds. The loss after two identical steps is reported for both (it must agree to
+  float rounding).
+* `grouped_conv`: AlexNet's grouped convolutions (groups=2) as keras_cnns'
+  `GroupedConv2D` (one oneDNN convolution per group) against `keras.layers.Conv2D(groups=2)`
+  (which Keras' TensorFlow backend runs through XLA on CPU), the same way.
+* `onednn`: `TF_ENABLE_ONEDNN_OPTS=1` (the package's default) against `=0`, two worker
+  processes (TensorFlow reads it at import), alternating.
+
+XLA (`jit_compile=True`) is measured in the throughput benchmark's "TF+XLA" rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import common  # noqa: E402
+import throughput  # noqa: E402
+
+# name -> (input size, batch, steps)
+FUSED_BN_MODELS = {"resnet20": (32, 128, 4), "densenet_bc100": (32, 64, 2)}
+QUICK_FUSED_BN = {"resnet20": (32, 16, 2)}
+GROUPED_CONV_MODELS = {"alexnet": (96, 64, 3)}
+QUICK_GROUPED_CONV = {"alexnet": (67, 4, 1)}
+ONEDNN_MODELS = {"lenet5_modern": 40, "resnet20": 4}
+QUICK_ONEDNN = {"lenet5_modern": 5}
+
+_BN_MODULES = (
+    "keras_cnns.layers.residual", "keras_cnns.models.resnet", "keras_cnns.layers.dense",
+    "keras_cnns.models.densenet", "keras_cnns.layers.inception", "keras_cnns.models.vgg",
+)
+
+
+def fused_batch_norm(models: dict, rounds: int) -> dict:
+    import keras
+
+    from keras_cnns.layers.batch_norm import BatchNormalization
+
+    return _swap_ab(models, rounds, _BN_MODULES, "BatchNormalization",
+                    ("keras BatchNormalization", keras.layers.BatchNormalization),
+                    ("fused (keras_cnns)", BatchNormalization))
+
+
+def grouped_conv(models: dict, rounds: int) -> dict:
+    import keras
+
+    from keras_cnns.layers.grouped_conv import GroupedConv2D
+
+    return _swap_ab(models, rounds, ("keras_cnns.models.alexnet",), "GroupedConv2D",
+                    ("keras Conv2D(groups=2) (XLA)", keras.layers.Conv2D),
+                    ("GroupedConv2D (keras_cnns)", GroupedConv2D))
+
+
+def _swap_ab(models: dict, rounds: int, modules, attribute: str, before_variant, after_variant) -> dict:
+    """The same model built with `attribute` of `modules` set to each variant, A/B."""
+    import numpy as np
+
+    import keras_cnns
+    import keras
+    import tensorflow as tf
+
+    common.pin_threads_in_process("tensorflow")
+    results = {}
+    for name, (size, batch, steps) in models.items():
+        built = {}
+        for label, layer in (before_variant, after_variant):
+            for module in modules:
+                setattr(sys.modules[module], attribute, layer)
+            keras.utils.set_random_seed(0)
+            model = keras_cnns.get_model(name, num_classes=10, input_shape=(size, size, 3))
+            model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+                          loss="sparse_categorical_crossentropy")
+            built[label] = model
+        for module in modules:
+            setattr(sys.modules[module], attribute, after_variant[1])
+        before, after = built.values()
+        after.set_weights(before.get_weights())
+        rng = np.random.default_rng(0)
+        x = tf.constant(rng.uniform(0, 1, (batch, size, size, 3)).astype("float32"))
+        y = tf.constant(rng.integers(0, 10, (batch,)))
+        losses = {}
+        for label, model in built.items():
+            for _ in range(2):
+                losses[label] = float(model.train_on_batch(x, y))
+        samples = {label: [] for label in built}
+        for index in range(rounds):
+            for label in (list(built) if index % 2 == 0 else list(built)[::-1]):
+                load_before = common.load()
+                wall, cpu = time.perf_counter(), time.process_time()
+                for _ in range(steps):
+                    built[label].train_on_batch(x, y)
+                samples[label].append({
+                    "images_per_s": steps * batch / (time.perf_counter() - wall),
+                    "images_per_cpu_s": steps * batch / (time.process_time() - cpu),
+                    "load": load_before,
+                })
+        row = {label: {"images_per_s": common.median([s["images_per_s"] for s in v]),
+                       "images_per_cpu_s": common.median([s["images_per_cpu_s"] for s in v]),
+                       "samples": [round(s["images_per_s"], 1) for s in v],
+                       "load": [s["load"] for s in v],
+                       "loss_after_2_steps": losses[label]}
+               for label, v in samples.items()}
+        a, b = row[before_variant[0]], row[after_variant[0]]
+        results[name] = {"batch": batch, "steps": steps, "variants": row,
+                         "before": before_variant[0], "after": after_variant[0],
+                         "speedup": b["images_per_s"] / a["images_per_s"],
+                         "speedup_cpu": b["images_per_cpu_s"] / a["images_per_cpu_s"]}
+    return results
+
+
+def onednn(models: dict, rounds: int) -> dict:
+    workers = {}
+    for flag in ("1", "0"):
+        env = common.pin_threads_env(dict(os.environ, TF_ENABLE_ONEDNN_OPTS=flag), "tensorflow")
+        workers[flag] = common.Worker("throughput.py", "keras-tensorflow", env=env)
+    results = {}
+    try:
+        for name, steps in models.items():
+            registry, options, size, channels, batch, _ = throughput.PYTORCH_MODELS[name]
+            build = dict(source="keras_cnns", model=registry, options=options, size=size,
+                         channels=channels, batch=batch)
+            samples = {"1": [], "0": []}
+            for index in range(rounds):
+                for flag in (("1", "0") if index % 2 == 0 else ("0", "1")):
+                    samples[flag].append(workers[flag].ask({"build": build, "steps": steps, "warmup": 3}))
+            row = {f"TF_ENABLE_ONEDNN_OPTS={flag}": {
+                "images_per_s": common.median([s["images_per_s"] for s in v]),
+                "images_per_cpu_s": common.median([s["images_per_cpu_s"] for s in v]),
+                "samples": [round(s["images_per_s"], 1) for s in v],
+                "load": [s["load_before"] for s in v]} for flag, v in samples.items()}
+            on, off = row["TF_ENABLE_ONEDNN_OPTS=1"], row["TF_ENABLE_ONEDNN_OPTS=0"]
+            results[name] = {"batch": batch, "steps": steps, "variants": row,
+                             "speedup": on["images_per_s"] / off["images_per_s"],
+                             "speedup_cpu": on["images_per_cpu_s"] / off["images_per_cpu_s"]}
+    finally:
+        for worker in workers.values():
+            worker.close()
+    return results
+
+
+def run(quick: bool = False, log=None) -> dict:
+    rounds = 1 if quick else 5
+    return {
+        "fused_batch_norm": fused_batch_norm(QUICK_FUSED_BN if quick else FUSED_BN_MODELS, rounds),
+        "grouped_conv": grouped_conv(QUICK_GROUPED_CONV if quick else GROUPED_CONV_MODELS, rounds),
+        "onednn": onednn(QUICK_ONEDNN if quick else ONEDNN_MODELS, rounds),
+        "rounds": rounds,
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    print(json.dumps(run(args.quick), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""`keras-cnns summary` and `keras-cnns compare`: the analysis tools on the command line.
+
+As in keras_cnns/cli.py, each subcommand is `add_<name>(subparsers)`, which declares its
+arguments and sets `func`; `func` receives the parsed namespace and returns an exit code.
+Errors (unknown model, bad path) are raised as ValueError / TypeError /
+FileNotFoundError, which `keras_cnns.cli.main` prints as one line with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _input_shape(text: str) -> tuple[int, int, int]:
+    try:
+        shape = tuple(int(part) for part in text.replace("x", ",").split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise argparse.ArgumentTypeError(
+            f"--input-shape must be H,W,C (for example 32,32,3); received {text!r}."
+        )
+    return shape
+
+
+# ---------------------------------------------------------------------- summary
+def add_summary(subparsers) -> None:
+    """`keras-cnns summary NAME`: the per-stage table with totals (parameters,
+    multiply-adds, receptive field, activation memory); `--layers` adds the per-layer
+    table."""
+    parser = subparsers.add_parser(
+        "summary",
+        help="Print a model's parameters, multiply-adds, receptive field and memory per stage.",
+        description="Profile a registered model: a table per stage (and with --layers per "
+        "layer) of output shape, trainable and non-trainable parameters, multiply-adds, "
+        "receptive field and activation memory, with totals.",
+    )
+    parser.add_argument("name", help="A registered model name (see `keras-cnns list`).")
+    parser.add_argument("--num-classes", type=int, default=1000)
+    parser.add_argument("--input-shape", type=_input_shape, default=None, help="H,W,C")
+    parser.add_argument(
+        "--fit-input", choices=["pad", "resize"], default=None,
+        help="Pad or resize inputs smaller than the network's minimum inside the model.",
+    )
+    parser.add_argument("--layers", action="store_true", help="Also print the per-layer table.")
+    parser.set_defaults(func=run_summary)
+
+
+def run_summary(args) -> int:
+    from keras_cnns.analysis.profile import profile
+    from keras_cnns.models import get_model
+
+    model = get_model(
+        args.name, num_classes=args.num_classes, input_shape=args.input_shape, fit_input=args.fit_input
+    )
+    report = profile(model)
+    print(report)
+    if args.layers:
+        print()
+        print(report.table("layers"))
+    return 0
+
+
+# ---------------------------------------------------------------------- compare
+def add_compare(subparsers) -> None:
+    """`keras-cnns compare [NAMES...] [--csv PATH] [--plot PATH]`."""
+    parser = subparsers.add_parser(
+        "compare",
+        help="Compare models side by side: parameters, multiply-adds, depth, receptive "
+        "field, published accuracy.",
+        description="Profile registered models (all of them when no name is given) at their "
+        "default input size and print them side by side; optionally write a CSV file and a "
+        "PNG plot of parameters against multiply-adds coloured by published accuracy.",
+    )
+    parser.add_argument("names", nargs="*", metavar="NAME", help="Registered model names (default: all).")
+    parser.add_argument("--csv", metavar="PATH", help="Write the table to this CSV file.")
+    parser.add_argument("--plot", metavar="PATH", help="Write the scatter plot to this PNG file.")
+    parser.set_defaults(func=run_compare)
+
+
+def run_compare(args) -> int:
+    from keras_cnns.analysis.compare import check_output_path, compare
+    from keras_cnns.models import get_spec
+
+    # Check everything that can fail before building any model.
+    for name in args.names:
+        get_spec(name)
+    for path, suffix in ((args.csv, ".csv"), (args.plot, ".png")):
+        if path is not None:
+            check_output_path(path, suffix)
+    comparison = compare(args.names or None)
+    print(comparison)
+    if args.csv:
+        print(f"wrote {comparison.to_csv(args.csv)}")
+    if args.plot:
+        print(f"wrote {comparison.plot(args.plot)}")
+    return 0
