@@ -23,8 +23,6 @@ check that every format runs the same network.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import shutil
 import sys
@@ -158,11 +156,7 @@ def run(quick: bool = False, log=None) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    print(json.dumps(run(args.quick), indent=2))
-    return 0
+    return common.script_main(__doc__, run, argv)
 
 
 if __name__ == "__main__":

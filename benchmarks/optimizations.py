@@ -19,8 +19,6 @@ XLA (`jit_compile=True`) is measured in the throughput benchmark's "TF+XLA" rows
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 import time
@@ -162,11 +160,7 @@ def run(quick: bool = False, log=None) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    print(json.dumps(run(args.quick), indent=2))
-    return 0
+    return common.script_main(__doc__, run, argv)
 
 
 if __name__ == "__main__":

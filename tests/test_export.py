@@ -3,11 +3,9 @@ models.config) and TFLite under the LiteRT interpreter, from models trained on r
 Fashion-MNIST. TF Serving itself is not installed here; its protos (tensorflow-serving-api)
 are, and the files are checked with them and with TensorFlow's own tools."""
 
-import io
 import subprocess
 import sys
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf

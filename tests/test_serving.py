@@ -4,7 +4,6 @@ stand-in that answers TF Serving's documented REST calls by running the exported
 SavedModel with TensorFlow. Everything else (HTTP, JSON, the export) is real."""
 
 import socket
-import threading
 
 import keras
 import numpy as np
