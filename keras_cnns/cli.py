@@ -1,7 +1,8 @@
 """The `keras-cnns` command line. It only parses arguments and calls the Python API.
 
 Each subcommand is a pair of functions: `_add_<name>(subparsers)` declares its arguments
-and sets `func`, which receives the parsed namespace and returns an exit code.
+and sets `func`, which receives the parsed namespace and returns an exit code. `summary`
+and `compare` live in `keras_cnns.analysis.cli`, `tune` in `keras_cnns.tuning.cli`.
 """
 
 from __future__ import annotations
@@ -13,17 +14,9 @@ from typing import Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-
-def _parse_shape(text: str) -> tuple[int, int, int]:
-    try:
-        shape = tuple(int(part) for part in text.replace("x", ",").split(","))
-    except ValueError:
-        shape = ()
-    if len(shape) != 3:
-        raise argparse.ArgumentTypeError(
-            f"--input-shape must be H,W,C (for example 32,32,3); received {text!r}."
-        )
-    return shape
+from keras_cnns.analysis.cli import add_compare, add_summary  # noqa: E402
+from keras_cnns.cli_args import parse_key_value, parse_shape  # noqa: E402
+from keras_cnns.tuning.cli import add_parser as add_tune  # noqa: E402
 
 
 def _format_table(rows: list[list[str]], header: list[str]) -> str:
@@ -69,39 +62,7 @@ def _run_list(args) -> int:
     return 0
 
 
-# ---------------------------------------------------------------------- summary
-def _add_summary(subparsers) -> None:
-    parser = subparsers.add_parser("summary", help="Print a model's layer-by-layer summary.")
-    parser.add_argument("name", help="A registered model name (see `keras-cnns list`).")
-    parser.add_argument("--num-classes", type=int, default=1000)
-    parser.add_argument("--input-shape", type=_parse_shape, default=None, help="H,W,C")
-    parser.set_defaults(func=_run_summary)
-
-
-def _run_summary(args) -> int:
-    from keras_cnns.models import get_model
-
-    model = get_model(args.name, num_classes=args.num_classes, input_shape=args.input_shape)
-    model.summary(line_length=110)
-    trainable = sum(int(w.numpy().size) for w in model.trainable_weights)
-    print(f"Total parameters: {model.count_params():,} (trainable {trainable:,})")
-    return 0
-
-
 # ------------------------------------------------------------------------ train
-def _parse_option(text: str) -> tuple[str, object]:
-    """`key=value` with the value read as JSON when it parses (numbers, booleans, lists)."""
-    import json
-
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"expected key=value; received {text!r}.")
-    key, value = text.split("=", 1)
-    try:
-        return key.strip(), json.loads(value)
-    except json.JSONDecodeError:
-        return key.strip(), value
-
-
 def _add_train(subparsers) -> None:
     parser = subparsers.add_parser(
         "train",
@@ -116,11 +77,11 @@ def _add_train(subparsers) -> None:
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--learning-rate", type=float)
     parser.add_argument(
-        "--set", dest="recipe_overrides", type=_parse_option, action="append", default=[],
+        "--set", dest="recipe_overrides", type=parse_key_value, action="append", default=[],
         metavar="FIELD=VALUE", help="Override any recipe field, e.g. --set weight_decay=0.",
     )
     parser.add_argument(
-        "--option", dest="model_options", type=_parse_option, action="append", default=[],
+        "--option", dest="model_options", type=parse_key_value, action="append", default=[],
         metavar="NAME=VALUE", help="A model option, e.g. --option variant=modern.",
     )
     parser.add_argument("--strategy", default="auto", choices=["auto", "none", "mirrored", "multiworker"])
@@ -215,7 +176,7 @@ def _add_export(subparsers) -> None:
     parser.add_argument("--data-dir")
     parser.add_argument("--representative-count", type=int, default=256)
     parser.add_argument("--num-classes", type=int, default=1000, help="For a model name.")
-    parser.add_argument("--input-shape", type=_parse_shape, default=None, help="For a model name: H,W,C.")
+    parser.add_argument("--input-shape", type=parse_shape, default=None, help="For a model name: H,W,C.")
     parser.add_argument("--overwrite", action="store_true", help="Replace existing .tflite files.")
     parser.set_defaults(func=_run_export)
 
@@ -286,24 +247,9 @@ def _run_serve(args) -> int:
     return 0
 
 
-def _optional_subcommands() -> list:
-    """Subcommands whose modules live in their own packages (tuning, analysis)."""
-    import importlib
-
-    found = []
-    for module, names in (("keras_cnns.tuning.cli", ["add_parser"]),
-                          ("keras_cnns.analysis.cli", ["add_summary", "add_compare"])):
-        try:
-            loaded = importlib.import_module(module)
-        except ModuleNotFoundError as err:
-            if err.name is None or not module.startswith(err.name):
-                raise
-            continue
-        found.extend(getattr(loaded, name) for name in names if hasattr(loaded, name))
-    return found
-
-
-SUBCOMMANDS = [_add_list, _add_summary, _add_train, _add_export, _add_predict, _add_serve]
+SUBCOMMANDS = [
+    _add_list, add_summary, add_compare, _add_train, add_tune, _add_export, _add_predict, _add_serve,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -312,9 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Classic CNNs (LeNet-5 to DenseNet) for Keras 3: build, train, export.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
-    extra = _optional_subcommands()
-    replaced = {add.__name__.replace("add_", "_add_") for add in extra}
-    for add in [a for a in SUBCOMMANDS if a.__name__ not in replaced] + extra:
+    for add in SUBCOMMANDS:
         add(subparsers)
     return parser
 

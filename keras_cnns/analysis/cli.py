@@ -8,19 +8,8 @@ FileNotFoundError, which `keras_cnns.cli.main` prints as one line with exit code
 
 from __future__ import annotations
 
-import argparse
 
-
-def _input_shape(text: str) -> tuple[int, int, int]:
-    try:
-        shape = tuple(int(part) for part in text.replace("x", ",").split(","))
-    except ValueError:
-        shape = ()
-    if len(shape) != 3 or min(shape) < 1:
-        raise argparse.ArgumentTypeError(
-            f"--input-shape must be H,W,C (for example 32,32,3); received {text!r}."
-        )
-    return shape
+from keras_cnns.cli_args import parse_shape
 
 
 # ---------------------------------------------------------------------- summary
@@ -37,7 +26,7 @@ def add_summary(subparsers) -> None:
     )
     parser.add_argument("name", help="A registered model name (see `keras-cnns list`).")
     parser.add_argument("--num-classes", type=int, default=1000)
-    parser.add_argument("--input-shape", type=_input_shape, default=None, help="H,W,C")
+    parser.add_argument("--input-shape", type=parse_shape, default=None, help="H,W,C")
     parser.add_argument(
         "--fit-input", choices=["pad", "resize"], default=None,
         help="Pad or resize inputs smaller than the network's minimum inside the model.",

@@ -35,6 +35,7 @@ import tensorflow as tf
 
 from keras_cnns.export.preprocessing import Preprocessing
 from keras_cnns.export.source import check_class_names, inference_model
+from keras_cnns.serving.images import check_images
 
 WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 MODELS_CONFIG = "models.config"
@@ -201,26 +202,6 @@ def saved_model(
     if models_config:
         write_models_config(base.parent)
     return final
-
-
-def check_images(images: Any, channels: int, argument: str = "images") -> np.ndarray:
-    """uint8 `[N, h, w, channels]` (a single `[h, w, channels]` image becomes a batch of one),
-    with an error naming `argument` otherwise."""
-    array = np.asarray(images)
-    if array.dtype != np.uint8:
-        raise TypeError(
-            f"`{argument}` must be uint8 pixels (0-255); received dtype {array.dtype}. Convert "
-            "with np.clip(x, 0, 255).astype('uint8') (float images in [0, 1]: multiply by 255 first)."
-        )
-    if array.ndim == 3:
-        array = array[np.newaxis]
-    if array.ndim != 4 or array.shape[-1] != channels:
-        raise ValueError(
-            f"`{argument}` must have shape [N, height, width, {channels}] (or one image "
-            f"[height, width, {channels}]): the model takes {channels} channel(s); received "
-            f"shape {tuple(np.asarray(images).shape)}."
-        )
-    return array
 
 
 def write_warmup_requests(version_dir: str | os.PathLike, model_name: str, images: np.ndarray) -> Path:

@@ -21,6 +21,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from keras_cnns.serving.images import check_images
+
 REQUEST_FORMATS = ("instances", "inputs")
 
 
@@ -125,21 +127,7 @@ class Client:
             `{"probabilities": [N, classes] float32, "classes": [N, k] int,
             "class_names": [N, k] str}`.
         """
-        array = np.asarray(images)
-        if array.dtype != np.uint8:
-            raise TypeError(
-                f"`images` must be uint8 pixels (0-255); received dtype {array.dtype}. Convert "
-                "with np.clip(x, 0, 255).astype('uint8') (float images in [0, 1]: multiply by 255 first)."
-            )
-        if array.ndim == 3:
-            array = array[np.newaxis]
-        channels = self._input_channels()
-        if array.ndim != 4 or (channels is not None and array.shape[-1] != channels):
-            wanted = channels if channels is not None else "C"
-            raise ValueError(
-                f"`images` must have shape [N, height, width, {wanted}] (or one image "
-                f"[height, width, {wanted}]); received {tuple(np.asarray(images).shape)}."
-            )
+        array = check_images(images, self._input_channels())
         if request_format == "inputs":
             answer = self.predict_raw({"images": array.tolist()}, request_format="inputs")["outputs"]
             return _as_arrays(answer)

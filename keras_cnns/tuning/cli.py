@@ -10,23 +10,14 @@ import argparse
 import json
 import sys
 
+from keras_cnns.cli_args import parse_key_value, parse_shape
+
 FAMILIES = ("lenet", "alexnet", "vgg", "googlenet", "inception", "resnet", "densenet")
-
-
-def _key_value(text: str) -> tuple[str, object]:
-    """`name=value`, the value read as JSON when it parses (numbers, booleans, lists)."""
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE; received {text!r}.")
-    key, value = text.split("=", 1)
-    try:
-        return key.strip(), json.loads(value)
-    except json.JSONDecodeError:
-        return key.strip(), value
 
 
 def _range(text: str) -> tuple[str, object]:
     """`name=low:high` (numbers) or `name=a,b,c` (choices)."""
-    key, value = _key_value(text)
+    key, value = parse_key_value(text)
     if isinstance(value, list):
         return key, value
     if isinstance(value, str) and ":" in value:
@@ -36,22 +27,12 @@ def _range(text: str) -> tuple[str, object]:
         except json.JSONDecodeError:
             pass
     if isinstance(value, str) and "," in value:
-        return key, [_key_value(f"x={part}")[1] for part in value.split(",")]
+        return key, [parse_key_value(f"x={part}")[1] for part in value.split(",")]
     if isinstance(value, str) and ":" not in value:
         return key, [value]
     raise argparse.ArgumentTypeError(
         f"--range expects NAME=LOW:HIGH or NAME=A,B,C; received {text!r}."
     )
-
-
-def _shape(text: str) -> tuple[int, int, int]:
-    try:
-        shape = tuple(int(part) for part in text.replace("x", ",").split(","))
-    except ValueError:
-        shape = ()
-    if len(shape) != 3:
-        raise argparse.ArgumentTypeError(f"--input-shape must be H,W,C (e.g. 32,32,1); received {text!r}.")
-    return shape
 
 
 def add_parser(subparsers) -> None:
@@ -73,7 +54,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--project-name", help="Default: <family>-<dataset>.")
     parser.add_argument("--overwrite", action="store_true", help="Start afresh instead of resuming.")
     parser.add_argument(
-        "--fix", dest="fixed", type=_key_value, action="append", default=[], metavar="NAME=VALUE",
+        "--fix", dest="fixed", type=parse_key_value, action="append", default=[], metavar="NAME=VALUE",
         help="Fix a hyperparameter, e.g. --fix depth=20 --fix optimizer=sgd.",
     )
     parser.add_argument(
@@ -84,7 +65,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--strategy", default="none", help="none, mirrored or auto.")
     parser.add_argument("--cpu-devices", type=int, help="Logical CPU devices (for --strategy mirrored).")
     parser.add_argument("--limit", type=int, help="Use only the first N images of each split.")
-    parser.add_argument("--input-shape", type=_shape, help="H,W,C (default: the images' shape).")
+    parser.add_argument("--input-shape", type=parse_shape, help="H,W,C (default: the images' shape).")
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--seed", type=int)
     parser.add_argument("--data-dir")
