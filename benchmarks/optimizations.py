@@ -13,6 +13,11 @@
   (which Keras' TensorFlow backend runs through XLA on CPU), the same way.
 * `onednn`: `TF_ENABLE_ONEDNN_OPTS=1` (the package's default) against `=0`, two worker
   processes (TensorFlow reads it at import), alternating.
+* `fused_sgd`: `keras_cnns.optimizers.SGD` (one fused momentum kernel per variable, what
+  `keras_cnns.train` uses) against `keras.optimizers.SGD`, the same model, alternating.
+* `steps_per_execution`: `model.fit` running 16 steps per graph call against one step per
+  call and against the `train_on_batch` loop the throughput tables use (tried for the
+  smallest networks, whose steps take a few milliseconds; not adopted: see RESULTS.md).
 
 XLA (`jit_compile=True`) is measured in the throughput benchmark's "TF+XLA" rows.
 """
@@ -35,6 +40,17 @@ GROUPED_CONV_MODELS = {"alexnet": (96, 64, 3)}
 QUICK_GROUPED_CONV = {"alexnet": (67, 4, 1)}
 ONEDNN_MODELS = {"lenet5_modern": 40, "resnet20": 4}
 QUICK_ONEDNN = {"lenet5_modern": 5}
+# name -> throughput.PYTORCH_MODELS-style spec: (registry, options, size, channels, batch, steps)
+FUSED_SGD_MODELS = {
+    "lenet5": ("lenet5", {}, 32, 1, 128, 60),
+    "lenet5_modern": ("lenet5", {"variant": "modern"}, 32, 1, 128, 60),
+    "vgg16": ("vgg16", {}, 32, 3, 32, 5),
+    "alexnet": ("alexnet", {}, 96, 3, 64, 4),
+}
+QUICK_FUSED_SGD = {"lenet5_modern": ("lenet5", {"variant": "modern"}, 32, 1, 32, 5)}
+# Measured steps: a multiple of the 16 steps per call (Keras runs whole blocks of them).
+SPE_MODELS = {k: FUSED_SGD_MODELS[k][:5] + (64,) for k in ("lenet5", "lenet5_modern")}
+QUICK_SPE = {k: v[:5] + (16,) for k, v in QUICK_FUSED_SGD.items()}
 
 _BN_MODULES = (
     "keras_cnns.layers.residual", "keras_cnns.models.resnet", "keras_cnns.layers.dense",
@@ -79,7 +95,7 @@ def _swap_ab(models: dict, rounds: int, modules, attribute: str, before_variant,
                 setattr(sys.modules[module], attribute, layer)
             keras.utils.set_random_seed(0)
             model = keras_cnns.get_model(name, num_classes=10, input_shape=(size, size, 3))
-            model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+            model.compile(optimizer=keras_cnns.optimizers.SGD(0.01, momentum=0.9),
                           loss="sparse_categorical_crossentropy")
             built[label] = model
         for module in modules:
@@ -149,12 +165,55 @@ def onednn(models: dict, rounds: int) -> dict:
     return results
 
 
+def fused_sgd(models: dict, rounds: int) -> dict:
+    return _worker_ab(models, rounds, [("keras.optimizers.SGD", {"optimizer": "keras"}),
+                                       ("keras_cnns.optimizers.SGD (fused)", {})])
+
+
+def steps_per_execution(models: dict, rounds: int) -> dict:
+    return _worker_ab(models, rounds, [("train_on_batch loop", {}),
+                                       ("fit, 1 step per call", {"steps_per_execution": 1}),
+                                       ("fit, 16 steps per call", {"steps_per_execution": 16})])
+
+
+def _worker_ab(models: dict, rounds: int, variants) -> dict:
+    """Variants of one model as throughput worker builds (`throughput._keras_worker`),
+    alternating in one TensorFlow worker; speed-up of the last variant over the first."""
+    worker = throughput.start_workers(["keras-tensorflow"])["keras-tensorflow"]
+    results = {}
+    try:
+        for name, (registry, options, size, channels, batch, steps) in models.items():
+            base = dict(source="keras_cnns", model=registry, options=options, size=size,
+                        channels=channels, batch=batch)
+            samples = {label: [] for label, _ in variants}
+            for index in range(rounds):
+                for label, extra in (variants if index % 2 == 0 else variants[::-1]):
+                    samples[label].append(worker.ask(
+                        {"build": dict(base, **extra), "steps": steps, "warmup": 3}))
+            worker.ask({"release": True})
+            row = {label: {
+                "images_per_s": common.median([s["images_per_s"] for s in v]),
+                "images_per_cpu_s": common.median([s["images_per_cpu_s"] for s in v]),
+                "samples": [round(s["images_per_s"], 1) for s in v],
+                "load": [s["load_before"] for s in v]} for label, v in samples.items()}
+            first, last = row[variants[0][0]], row[variants[-1][0]]
+            results[name] = {"batch": batch, "steps": steps, "variants": row,
+                             "before": variants[0][0], "after": variants[-1][0],
+                             "speedup": last["images_per_s"] / first["images_per_s"],
+                             "speedup_cpu": last["images_per_cpu_s"] / first["images_per_cpu_s"]}
+    finally:
+        worker.close()
+    return results
+
+
 def run(quick: bool = False, log=None) -> dict:
     rounds = 1 if quick else 5
     return {
         "fused_batch_norm": fused_batch_norm(QUICK_FUSED_BN if quick else FUSED_BN_MODELS, rounds),
         "grouped_conv": grouped_conv(QUICK_GROUPED_CONV if quick else GROUPED_CONV_MODELS, rounds),
         "onednn": onednn(QUICK_ONEDNN if quick else ONEDNN_MODELS, rounds),
+        "fused_sgd": fused_sgd(QUICK_FUSED_SGD if quick else FUSED_SGD_MODELS, rounds),
+        "steps_per_execution": steps_per_execution(QUICK_SPE if quick else SPE_MODELS, rounds),
         "rounds": rounds,
     }
 

@@ -41,7 +41,7 @@ def profile(model_name: str, size: int, channels: int, batch: int, steps: int, o
     model = keras_cnns.get_model(model_name, num_classes=10, input_shape=(size, size, channels),
                                  **(options or {}))
     extra = {} if jit_compile is None else {"jit_compile": jit_compile}
-    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+    model.compile(optimizer=keras_cnns.optimizers.SGD(0.01, momentum=0.9),
                   loss="sparse_categorical_crossentropy", **extra)
     rng = np.random.default_rng(0)
     x = tf.constant(rng.uniform(0, 1, (batch, size, size, channels)).astype("float32"))

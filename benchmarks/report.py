@@ -122,11 +122,17 @@ def _throughput(results: dict) -> list[str]:
         "",
         "Same run. The same architecture and weights layout (parameter totals asserted "
         "equal; `resnet50(layout=\"keras\")` is keras.applications' ResNet50), the same input, "
-        "both on the TensorFlow backend with the same compile settings, alternating.",
+        "both on the TensorFlow backend with the same compile settings, alternating. Three "
+        "contenders: keras_cnns as its training runs it (its own `keras_cnns.optimizers.SGD`, "
+        "the fused momentum update), keras_cnns with Keras' `SGD` (the layers alone: same "
+        "optimizer as the reference), and keras.applications with Keras' `SGD`. **ratio** = "
+        "keras_cnns / keras.applications; *layers only* = keras_cnns with Keras' SGD / "
+        "keras.applications.",
         "",
         "| keras.applications | keras_cnns | input | batch | parameters | keras_cnns img/s | "
-        "keras.applications img/s | **ratio** | per CPU-s | load |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---|",
+        "keras_cnns, Keras SGD img/s | keras.applications img/s | **ratio** | per CPU-s | "
+        "layers only | load |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for name, r in data["keras_applications"].items():
         c = r["contenders"]
@@ -136,8 +142,9 @@ def _throughput(results: dict) -> list[str]:
         lines.append(
             f"| {name} | {ours} | {'x'.join(map(str, r['input']))} | {r['batch']} | "
             f"{r['parameters']:,} | {_f(c['keras_cnns']['images_per_s'], 1)} | "
+            f"{_f(c['keras_cnns, Keras SGD']['images_per_s'], 1)} | "
             f"{_f(c['keras.applications']['images_per_s'], 1)} | **{r['ratio']:.2f}** | "
-            f"{r['ratio_cpu']:.2f} | {_loads(loads)} |"
+            f"{r['ratio_cpu']:.2f} | {r['ratio_layers']:.2f} | {_loads(loads)} |"
         )
     lines.append("")
     return lines
@@ -161,12 +168,21 @@ def _optimizations(results: dict) -> list[str]:
                    for name, r in data["fused_batch_norm"].items()]
         changes += [("grouped convolutions on oneDNN (`keras_cnns.layers.GroupedConv2D`)", r, name)
                     for name, r in data.get("grouped_conv", {}).items()]
+        changes += [("fused SGD momentum update (`keras_cnns.optimizers.SGD`)", r, name)
+                    for name, r in data.get("fused_sgd", {}).items()]
+        for name, r in data.get("steps_per_execution", {}).items():
+            # Each `fit` variant against the train_on_batch loop (not adopted: item 9).
+            for label in list(r["variants"])[1:]:
+                changes.append((f"`model.fit`, {label.split(', ', 1)[1]} (tried, not adopted)",
+                                dict(r, after=label), name))
         for change, r, name in changes:
             before, after = r["variants"][r["before"]], r["variants"][r["after"]]
+            speedup = after["images_per_s"] / before["images_per_s"]
+            speedup_cpu = after["images_per_cpu_s"] / before["images_per_cpu_s"]
             lines.append(
                 f"| {change} | {name}, batch {r['batch']} | "
                 f"{_f(before['images_per_s'], 1)} | {_f(after['images_per_s'], 1)} | "
-                f"**{r['speedup']:.2f}x** | {r['speedup_cpu']:.2f}x | {_loads(before['load'] + after['load'])} |"
+                f"**{speedup:.2f}x** | {speedup_cpu:.2f}x | {_loads(before['load'] + after['load'])} |"
             )
         for name, r in data["onednn"].items():
             off, on = r["variants"]["TF_ENABLE_ONEDNN_OPTS=0"], r["variants"]["TF_ENABLE_ONEDNN_OPTS=1"]
@@ -242,6 +258,26 @@ CHANGES = [
     "(profile table below).",
     "7. **Input pipeline** — nothing to change: `benchmarks/results/pipeline_throughput.md` "
     "measured `build_pipeline` at 0.99–1.03x of in-memory arrays.",
+    "8. **Fused SGD momentum update** — kept (`keras_cnns.optimizers.SGD`, used by "
+    "`keras_cnns.train` for every SGD recipe). The op profile of a VGG16 step "
+    "(`profile_ops.py vgg16 --size 32 --batch 32`) put ~47 ms of ~375 ms of op time into "
+    "Keras' SGD update (`Mul` x70, `Sub`, `AssignAddVariableOp`, `AssignVariableOp`: five "
+    "passes over 34 M weights and their momenta), and LeNet-5's step schedules five small "
+    "ops per variable for it. Predicted: ~10 % for the networks with large fully connected "
+    "layers (VGG, AlexNet), a few per cent more ops saved for LeNet-5. The subclass keeps "
+    "Keras' constructor, config, variables and formula and runs TensorFlow's "
+    "`ResourceApplyKerasMomentum` kernel (one pass; also per replica under MirroredStrategy); "
+    "weights and momenta equal Keras' to float rounding (`tests/test_optimizers.py`). "
+    "Measured: the fused-SGD rows above.",
+    "9. **`compile(steps_per_execution=N)`** — tried for LeNet-5, not adopted. Running N "
+    "steps per `tf.function` call in `model.fit` amortizes the Python and executor cost of a "
+    "call (the `fit` rows above, against the `train_on_batch` loop that mirrors PyTorch's "
+    "loop in the throughput tables). Not adopted as a `keras_cnns.train` default: Keras "
+    "3.15's epoch iterator always runs whole blocks of N steps, so with `steps_per_epoch` "
+    "not a multiple of N an epoch runs into the next epoch's batches, which breaks the "
+    "epoch-exact data order that makes a resumed run bit-identical (issue 5); and it "
+    "would not change the throughput tables, which call `train_on_batch` as PyTorch's loop "
+    "calls its step.",
 ]
 
 
@@ -368,7 +404,7 @@ def _time_to_accuracy(results: dict) -> list[str]:
         reached = (f"**{r['train_seconds_to_target'] / 60:.1f} min** ({r['epochs_to_target']} epochs)"
                    if r["reached"] else f"**not reached** in the recipe's {len(r['curve'])} epochs")
         lines += [
-            f"**ResNet-20 to 92 %**, run separately ({extra['date']}, `nice -n 19 python "
+            f"**ResNet-20 to 92 %** ({extra['date']}, `python "
             "benchmarks/time_to_accuracy.py --model resnet20 --target 0.92`, the quick recipe "
             f"{r['recipe']}: SGD 0.1, momentum 0.9, weight decay 1e-4, batch {r['batch_size']}, "
             f"{r['recipe_epochs']} epochs, pad-crop-flip augmentation; load "
@@ -413,6 +449,13 @@ def _verdict(results: dict) -> list[str]:
                "(±2 %), not a cost of our layers; the networks where keras_cnns' layers "
                "differ (fused batch norm) are 1.1–1.25x faster.")
         )
+        lines.append(
+            "- The layers alone (both with Keras' SGD): "
+            + ", ".join(f"{n} {r['ratio_layers']:.2f}" for n, r in ka.items())
+            + ". VGG16/19 build the same graph op for op as keras.applications (plain Keras "
+            "convolutions and dense layers), so there the layers-only ratio is 1.00 up to the "
+            "run's noise; keras_cnns' lead on them comes from its fused SGD update."
+        )
     pt = data["pytorch"]
     lines.append(
         "- PyTorch eager (its faster layout): keras_cnns / PyTorch = "
@@ -434,9 +477,9 @@ def _verdict(results: dict) -> list[str]:
             "some 90 small ops, forward, backward and the optimizer's per-variable updates) is "
             "a large part of the step, where PyTorch eager's per-op dispatch is cheaper; the "
             "gap closes as the work per step grows (all the larger networks are >= 1.0). "
-            "Not tried for lack of time: `compile(steps_per_execution=N)`, which runs N steps "
-            "per `tf.function` call in `model.fit` and would amortize the Python part of that "
-            "cost (a `keras_cnns.training` default the lead could measure and adopt).",
+            "Also tried: one fused kernel for the optimizer's update (kept, item 8 of the "
+            "changes) and `steps_per_execution` in `model.fit` (item 9: measured in the "
+            "changes table, not adopted).",
         ]
     lines.append("")
     return lines

@@ -10,7 +10,8 @@ at import, such as KERAS_BACKEND and TF_ENABLE_ONEDNN_OPTS, never leak between t
 backends), `optimizations` (the speed changes, A against B), `profile` (where a training
 step's time goes), `inference` (latency and size as Keras, SavedModel, TFLite),
 `memory` (DenseNet-BC-100 plain against memory-efficient), `time_to_accuracy` (LeNet-5
-to 90 % on Fashion-MNIST).
+to 90 % on Fashion-MNIST) and, in the full run only, `time_to_accuracy_resnet20`
+(ResNet-20 to 92 %).
 
 Output, under `--out` (default `benchmarks/`; with `--quick`, `benchmarks/results/quick/`):
 `RESULTS.md`, `results/benchmarks.json` and `results/throughput.png`. With `--only`, the
@@ -33,7 +34,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 import report  # noqa: E402
 
-BENCHMARKS = ("throughput", "optimizations", "profile", "inference", "memory", "time_to_accuracy")
+BENCHMARKS = ("throughput", "optimizations", "profile", "inference", "memory", "time_to_accuracy",
+              "time_to_accuracy_resnet20")
+FULL_ONLY = ("time_to_accuracy_resnet20",)  # ResNet-20 to 92 %: minutes of training
 PROFILE = {"full": [("resnet20", ["--size", "32", "--batch", "128", "--steps", "4"]),
                     ("densenet_bc100", ["--size", "32", "--batch", "64", "--steps", "2"])],
            "quick": [("lenet5", ["--channels", "1", "--batch", "128", "--steps", "2"])]}
@@ -56,6 +59,8 @@ def run_benchmark(name: str, quick: bool, timeout: float | None, models=None) ->
     flag = ["--quick"] if quick else []
     if name == "throughput" and models:
         flag += ["--models", *models]
+    if name == "time_to_accuracy_resnet20":
+        return _run_module("time_to_accuracy", ["--model", "resnet20", "--target", "0.92"], timeout)
     if name == "profile":
         profiles = {}
         for model, arguments in PROFILE["quick" if quick else "full"]:
@@ -86,7 +91,8 @@ def main(argv=None) -> int:
     if not args.report:
         results.update(mode="quick" if args.quick else "full", machine=common.machine(),
                        versions=common.versions(), written=common.now())
-    for name in [] if args.report else args.only or BENCHMARKS:
+    names = [] if args.report else args.only or BENCHMARKS
+    for name in [n for n in names if not (args.quick and n in FULL_ONLY)]:
         print(f"[{common.now()}] {name} (load {common.load()})", file=sys.stderr, flush=True)
         load_before, started = common.load(), time.perf_counter()
         data = run_benchmark(name, args.quick, args.timeout, args.models)

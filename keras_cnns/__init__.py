@@ -15,6 +15,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 from keras_cnns import layers  # noqa: E402,F401  (registers the serializable layers)
 from keras_cnns import schedules  # noqa: E402,F401  (registers the recipe schedule)
+from keras_cnns import optimizers  # noqa: E402,F401  (registers the fused SGD)
 from keras_cnns.models import get_model, get_spec, list_families, list_models  # noqa: E402
 from keras_cnns.models.registry import _REGISTRY  # noqa: E402
 from keras_cnns.models.densenet import densenet_cifar  # noqa: E402

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 
+from keras_cnns import optimizers
 from keras_cnns.schedules import RecipeSchedule
 from keras_cnns.training.recipes import Recipe
 
@@ -25,7 +26,8 @@ def make_optimizer(recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Opt
     schedule = make_schedule(recipe, steps_per_epoch)
     clip = {"clipnorm": recipe.clipnorm} if recipe.clipnorm else {}
     if recipe.optimizer == "sgd":
-        return keras.optimizers.SGD(
+        # keras_cnns' SGD: Keras' optimizer with a fused momentum update on TensorFlow.
+        return optimizers.SGD(
             schedule, momentum=recipe.momentum, nesterov=recipe.nesterov, **clip
         )
     if recipe.optimizer == "rmsprop":
