@@ -1,5 +1,6 @@
 """Checks every registered model goes through: build at its minimum size, save/load in
-safe mode, the declared minimum input size, and one training step under JAX."""
+safe mode and export (SavedModel, TFLite), the declared minimum input size, and one
+training step under JAX."""
 
 import json
 import os
@@ -19,31 +20,32 @@ MODELS = keras_cnns.list_models()
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_save_and_load_in_safe_mode(name, tmp_path, rng):
-    shape = small_input_shape(name)
-    model = keras_cnns.get_model(name, num_classes=7, input_shape=shape)
-    x = rng.uniform(0, 1, size=(2, *shape)).astype("float32")
-    expected = model.predict(x, verbose=0)
-    path = tmp_path / f"{name}.keras"
-    model.save(path)
-    restored = keras.saving.load_model(path, safe_mode=True)
-    assert [layer.name for layer in restored.layers] == [layer.name for layer in model.layers]
-    assert restored.count_params() == model.count_params()
-    np.testing.assert_allclose(restored.predict(x, verbose=0), expected, rtol=0, atol=1e-6)
-
-
-@pytest.mark.parametrize("name", MODELS)
-def test_exports_to_saved_model_and_float_tflite(name, tmp_path, rng):
+def test_saves_loads_and_exports(name, tmp_path, rng):
     """Every model (LRN, the C3 table, inception concatenations, dense blocks, stochastic
-    depth...) exports to a TF Serving SavedModel and converts to TFLite with built-in
-    operators only (no Flex ops); both give the Keras model's outputs. The TFLite file is
+    depth...) round-trips through a `.keras` file in safe mode, exports to a TF Serving
+    SavedModel and converts to TFLite with built-in operators only (no Flex ops); all
+    three give the Keras model's outputs. One build per model serves the three checks
+    (building the deepest models is a large part of their cost), and the TFLite file is
     converted from the SavedModel just written, so each model is traced and saved once."""
     from keras_cnns import export
 
     shape = small_input_shape(name)
     model = keras_cnns.get_model(name, num_classes=7, input_shape=shape)
     x = rng.uniform(0, 1, size=(2, *shape)).astype("float32")
-    expected = model.predict(x, verbose=0)
+    # Called eagerly, not through predict(): tracing the deepest models takes minutes,
+    # and the export below traces each model once anyway.
+    expected = keras.ops.convert_to_numpy(model(x, training=False))
+
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path, safe_mode=True)
+    assert [layer.name for layer in restored.layers] == [layer.name for layer in model.layers]
+    assert restored.count_params() == model.count_params()
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(restored(x, training=False)), expected, rtol=0, atol=1e-6
+    )
+    del restored
+
     version_dir = export.saved_model(model, tmp_path / name)
     served = tf.saved_model.load(str(version_dir)).signatures["serve_preprocessed"]
     np.testing.assert_allclose(served(inputs=tf.constant(x))["probabilities"].numpy(), expected, rtol=0, atol=1e-5)
