@@ -153,8 +153,9 @@ def tflite(
 
     # Keras' own route to TFLite: an ExportArchive SavedModel, then the converter on it
     # (the converter then sees TF variables it can freeze into constants).
+    # The endpoint tracks the model's variables; tracking the model object too would make
+    # the save trace the whole network once more for Keras' own serving signature.
     archive = keras.export.ExportArchive()
-    archive.track(model)
     archive.add_endpoint(
         "serving_default", serve, [tf.TensorSpec([None, *input_shape], tf.float32, name="inputs")]
     )
