@@ -33,7 +33,11 @@ def transfer(ours, theirs):
     pairs = list(zip(keras_applications_layers(ours), [l for l in theirs.layers if l.weights]))
     assert len(pairs) == len([l for l in theirs.layers if l.weights])
     for mine, ka in pairs:
-        assert type(mine) is type(ka)
+        # The same Keras class, or keras_cnns' fused-training subclass of it (batch norm).
+        assert type(mine) is type(ka) or (
+            type(mine) is keras_cnns.layers.BatchNormalization
+            and type(ka) is keras.layers.BatchNormalization
+        )
         assert [tuple(w.shape) for w in mine.weights] == [tuple(w.shape) for w in ka.weights]
         mine.set_weights(ka.get_weights())
 

@@ -36,6 +36,8 @@ from typing import Any, Iterator, Sequence
 import keras
 from keras import ops
 
+from keras_cnns.layers.batch_norm import BatchNormalization
+
 PADDINGS = ("same", "valid")
 POOL_TYPES = ("max", "avg")
 _OP_KEYS = {
@@ -296,7 +298,7 @@ class InceptionBlock(keras.layers.Layer):
                 )
                 if batch_norm:
                     self._op_layers.append(
-                        keras.layers.BatchNormalization(
+                        BatchNormalization(
                             epsilon=self.bn_epsilon, momentum=self.bn_momentum,
                             scale=bn_scale, name=f"{prefix}_bn",
                         )
@@ -464,7 +466,7 @@ def conv_unit(
         use_bias=bias, activation=None if batch_norm else activation, name=name,
     )(x)
     if batch_norm:
-        x = keras.layers.BatchNormalization(epsilon=bn_epsilon, scale=bn_scale, name=f"{name}_bn")(x)
+        x = BatchNormalization(epsilon=bn_epsilon, scale=bn_scale, name=f"{name}_bn")(x)
         if activation is not None:
             x = keras.layers.Activation(activation, name=f"{name}_{activation}")(x)
     return x
