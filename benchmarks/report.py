@@ -465,9 +465,8 @@ def _verdict(results: dict) -> list[str]:
             + ". VGG16/19 build the same graph op for op as keras.applications (plain Keras "
             "convolutions and dense layers), so their layers-only ratios can only differ from "
             "1.00 by the run's noise; keras_cnns' lead on them is its fused SGD update. The "
-            "networks where the layers differ gain from fused batch normalization (ResNet50, "
-            "DenseNet121); Inception v3 keeps keras.applications' layer classes, so its "
-            "layers-only ratio, like VGG's, is 1.00 up to noise."
+            "networks whose layers differ (batch norm: ResNet50, InceptionV3, DenseNet121) "
+            "train with TensorFlow's fused batch-norm kernel (item 1 of the changes)."
         )
     pt = data["pytorch"]
     lines.append(
