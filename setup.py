@@ -41,7 +41,7 @@ setup(
         "cpu": ["tensorflow-cpu>=2.16"],
         "gpu": ["tensorflow[and-cuda]>=2.16"],
         "jax": ["jax"],
-        "test": ["pytest", "pytest-xdist", "jax", "h5py", "nbclient", "nbformat", "ipykernel"],
+        "test": ["pytest", "pytest-xdist>=3.2", "jax", "h5py", "nbclient", "nbformat", "ipykernel"],
         # benchmarks/: plain PyTorch references (2.13.0 on PyPI is the CPU wheel).
         "bench": ["torch==2.13.0", "jax"],
     },

@@ -26,3 +26,26 @@ def count(weights) -> int:
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+# The longest tests (measured with --durations=0) go first: xdist hands tests out in
+# collection order, and a four-minute test started last leaves one core idle while it
+# runs (scripts/test.sh also uses `--dist worksteal`, so an idle worker takes queued tests).
+_LONGEST_FIRST = (
+    "test_every_model.py::test_saves_loads_and_exports[resnet1202]",
+    "test_every_model.py::test_every_model_trains_one_step_under_jax[densenet",
+    "test_benchmarks.py::",
+    "test_notebooks.py::",
+    "test_export.py::test_resnet20_tflite",
+    "test_every_model.py::test_saves_loads_and_exports[densenet",
+    "test_resume.py::test_multiworker",
+    "test_every_model.py::test_every_model_trains_one_step_under_jax[",
+    "test_every_model.py::test_saves_loads_and_exports[resnet",
+)
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item) -> int:
+        return next((i for i, key in enumerate(_LONGEST_FIRST) if key in item.nodeid), len(_LONGEST_FIRST))
+
+    items.sort(key=rank)  # stable: the rest keep their order

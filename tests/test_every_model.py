@@ -77,7 +77,9 @@ def test_every_model_trains_one_step_under_jax(name):
     model per process so that the deep DenseNets spread over the test workers and none
     holds the memory of the others."""
     script = Path(__file__).with_name("jax_backend_check.py")
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    # A one-step check: XLA's LLVM optimizations would cost more compile time than they save.
+    xla_flags = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", XLA_FLAGS=xla_flags)
     result = subprocess.run(
         [sys.executable, str(script), name], env=env, capture_output=True, text=True, timeout=2400
     )

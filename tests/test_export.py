@@ -276,6 +276,36 @@ def test_resnet20_tflite_float_float16_dynamic_int8(tmp_path_factory, fmnist_tes
           f"{int8_accuracy:.4f}, sizes {sizes}")
 
 
+def test_int8_from_a_saved_model_version(lenet_run, lenet_export, fmnist_test, tmp_path):
+    """A SavedModel version converts from its bare `serve_preprocessed` network; the
+    calibration images must have the shape its signature declares (read from the proto)."""
+    _, version_dir, _ = lenet_export
+    source = lenet_run[1]
+    images, _, _ = fmnist_test
+    calibration = source.preprocessing.normalize(
+        tf.constant(export.representative_images("fashion_mnist", (28, 28, 1), count=128))
+    ).numpy()
+    with pytest.raises(ValueError, match=r"shape \[N, 28, 28, 1\]"):
+        export.tflite(version_dir, tmp_path / "bad.tflite", quantization="int8",
+                      representative_data=calibration[:, :27])
+    runner = export.LiteRTModel(export.tflite(
+        version_dir, tmp_path / "int8.tflite", quantization="int8", representative_data=calibration
+    ))
+    assert runner.input_shape == (28, 28, 1) and runner.input_dtype == np.float32
+    expected = _keras_on_pixels(source, images[:1000]).argmax(1)
+    inputs = source.preprocessing.normalize(tf.constant(images[:1000], tf.float32)).numpy()
+    agreement = (runner.predict(inputs, batch_size=500).argmax(1) == expected).mean()
+    assert agreement >= 0.97, agreement
+
+
+def test_tflite_refuses_a_saved_model_without_the_bare_signature(tmp_path):
+    module = tf.Module()
+    module.f = tf.function(lambda x: {"y": x * 2.0}, input_signature=[tf.TensorSpec([None, 4])])
+    tf.saved_model.save(module, str(tmp_path / "other"), signatures={"serving_default": module.f})
+    with pytest.raises(ValueError, match="no 'serve_preprocessed' signature"):
+        export.tflite(tmp_path / "other", tmp_path / "m.tflite")
+
+
 def test_litert_runner_rejects_wrong_shapes(lenet_run, tmp_path):
     path = export.tflite(lenet_run[1].model, tmp_path / "m.tflite")
     runner = export.LiteRTModel(path)

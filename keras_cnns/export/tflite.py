@@ -131,11 +131,10 @@ def tflite(
                 "`preprocessing` applies to Keras models; a SavedModel version is converted "
                 "from its `serve_preprocessed` signature as it is."
             )
+        input_shape = _signature_input_shape(saved_dir, "serve_preprocessed")
         converter = tf.lite.TFLiteConverter.from_saved_model(
             str(saved_dir), signature_keys=["serve_preprocessed"]
         )
-        spec = tf.saved_model.load(str(saved_dir)).signatures["serve_preprocessed"]
-        input_shape = tuple(spec.structured_input_signature[1]["inputs"].shape[1:])
         flatbuffer = _convert(converter, quantization, representative_data, input_shape, io_dtype)
         return _write(flatbuffer, path, class_names)
 
@@ -165,6 +164,25 @@ def tflite(
         flatbuffer = _convert(converter, quantization, representative_data, input_shape, io_dtype)
 
     return _write(flatbuffer, path, class_names)
+
+
+def _signature_input_shape(saved_dir: Path, signature: str) -> tuple[int, ...]:
+    """The per-image input shape of a SavedModel signature, read from `saved_model.pb`.
+
+    Parsing the proto is cheap; `tf.saved_model.load` would restore the whole graph and
+    its variables (over 20 s for ResNet-1202) only to read one shape."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((Path(saved_dir) / "saved_model.pb").read_bytes())
+    signatures = proto.meta_graphs[0].signature_def
+    if signature not in signatures:
+        raise ValueError(
+            f"{str(saved_dir)!r} has no {signature!r} signature (it has {sorted(signatures)}); "
+            "convert a version written by keras_cnns.export.saved_model."
+        )
+    dims = signatures[signature].inputs["inputs"].tensor_shape.dim
+    return tuple(int(d.size) for d in dims[1:])
 
 
 def _write(flatbuffer: bytes, path: Path, class_names) -> Path:
