@@ -174,7 +174,7 @@ def _signature_input_shape(saved_dir: Path, signature: str) -> tuple[int, ...]:
     from tensorflow.core.protobuf import saved_model_pb2
 
     proto = saved_model_pb2.SavedModel()
-    proto.ParseFromString((Path(saved_dir) / "saved_model.pb").read_bytes())
+    proto.ParseFromString((saved_dir / "saved_model.pb").read_bytes())
     signatures = proto.meta_graphs[0].signature_def
     if signature not in signatures:
         raise ValueError(
