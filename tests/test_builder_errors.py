@@ -9,7 +9,7 @@ import keras_cnns
 NAMES = ["lenet5", "alexnet", "vgg11"]
 
 BAD = [
-    (dict(num_classes=0), ValueError, r"`num_classes` must be >= 1; received 0"),
+    (dict(num_classes=0), ValueError, r"`num_classes` must be a positive integer \(>= 1\); received 0"),
     (dict(num_classes=-3), ValueError, "num_classes"),
     (dict(num_classes=2.5), TypeError, r"`num_classes` must be an integer; received 2.5"),
     (dict(num_classes=True), TypeError, "num_classes"),

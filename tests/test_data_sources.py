@@ -165,9 +165,9 @@ def test_unknown_data_set_suggests_close_names(isolated):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(split="valid"), r"Unknown `split`: 'valid'. Accepted: 'train', 'validation', 'test'"),
-        (dict(validation_fraction=1.0), r"`validation_fraction` must be in \[0, 1\)"),
-        (dict(limit=0), r"`limit` must be >= 1"),
+        (dict(split="valid"), r"Invalid `split`: 'valid'. Accepted values: 'train', 'validation', 'test'"),
+        (dict(validation_fraction=1.0), r"`validation_fraction` must be a number in \[0, 1\)"),
+        (dict(limit=0), r"`limit` must be a positive integer \(>= 1\)"),
     ],
 )
 def test_bad_arguments_name_argument_value_and_accepted(isolated, kwargs, match):
@@ -254,7 +254,7 @@ def test_from_arrays_adds_the_channel_axis_and_checks_its_inputs():
         from_arrays(np.zeros((2, 4, 4), "uint8"), [0, 1, 2])
     with pytest.raises(ValueError, match="names only 2 classes"):
         from_arrays(np.zeros((2, 4, 4), "uint8"), [0, 2], class_names=["a", "b"])
-    with pytest.raises(ValueError, match="Unknown `split`"):
+    with pytest.raises(ValueError, match="Invalid `split`"):
         from_arrays(np.zeros((2, 4, 4), "uint8"), [0, 1], split="dev")
 
 
@@ -308,7 +308,7 @@ def test_from_directory_uses_split_subfolders(image_folder, tmp_path):
     assert from_directory(tmp_path, split="train").num_examples == 30
     validation = from_directory(tmp_path, split="validation")
     assert validation.num_examples == 10 and validation.source == str(tmp_path / "val")
-    with pytest.raises(ValueError, match="Unknown `split`: 'test'"):
+    with pytest.raises(ValueError, match="Invalid `split`: 'test'"):
         from_directory(root, split="test")
     with pytest.raises(DatasetNotFoundError, match="is not a folder"):
         from_directory(tmp_path / "missing")

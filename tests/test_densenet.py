@@ -161,7 +161,7 @@ def test_minimum_input_is_the_last_transition():
     "kwargs,error,match",
     [
         (dict(memory_efficient="yes"), TypeError, "`memory_efficient` must be True or False"),
-        (dict(dropout=1.0), ValueError, r"`dropout` must be in \[0, 1\); received 1.0"),
+        (dict(dropout=1.0), ValueError, r"`dropout` must be a number in \[0, 1\); received 1\."),
         (dict(dropout=-0.1), ValueError, "dropout"),
     ],
 )

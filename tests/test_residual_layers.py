@@ -279,12 +279,12 @@ def test_dense_block_rejects_bad_growth_rate(value):
 
 @pytest.mark.parametrize("value", [0, 0.0, -0.5, 1.5])
 def test_transition_rejects_bad_compression(value):
-    with pytest.raises(ValueError, match=r"`compression` must be in \(0, 1\]"):
+    with pytest.raises(ValueError, match=r"`compression` must be a number in \(0, 1\]"):
         TransitionLayer(value)
 
 
 def test_dense_layers_reject_other_bad_arguments():
-    with pytest.raises(ValueError, match=r"`dropout` must be in \[0, 1\)"):
+    with pytest.raises(ValueError, match=r"`dropout` must be a number in \[0, 1\)"):
         DenseBlock(4, 12, dropout=1.0)
     with pytest.raises(TypeError, match="memory_efficient"):
         DenseBlock(4, 12, memory_efficient="yes")

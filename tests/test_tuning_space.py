@@ -206,8 +206,8 @@ def test_cli_lists_the_search_space(capsys):
     [
         (["tune", "resnt"], "Unknown family 'resnt'. Did you mean 'resnet'?"),
         (["tune", "lenet", "--tuner", "grid"], "Unknown `tuner`: 'grid'; accepted: random, bayesian, hyperband."),
-        (["tune", "lenet", "--max-trials", "0"], "`max_trials` must be a positive integer; received 0."),
-        (["tune", "lenet", "--max-trials", "-3"], "`max_trials` must be a positive integer; received -3."),
+        (["tune", "lenet", "--max-trials", "0"], "`max_trials` must be a positive integer (>= 1); received 0."),
+        (["tune", "lenet", "--max-trials", "-3"], "`max_trials` must be a positive integer (>= 1); received -3."),
         (["tune", "resnet", "--fix", "depth=21", "--limit", "10"],
          "hyperparameter 'depth' = 21 is outside its declared range; accepted: [20, 110] in steps of 6"),
         (["tune", "lenet", "--strategy", "tpu"], "Unknown `strategy`: 'tpu'"),

@@ -15,12 +15,7 @@ import keras
 import numpy as np
 
 from keras_cnns.analysis.profile import _as_model, profile, receptive_field
-
-
-def _check_positive(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer; received {value!r}.")
-    return value
+from keras_cnns.validation import check_positive_int
 
 
 def _chain(input_shape: tuple, layers: Sequence[keras.layers.Layer], name: str) -> keras.Model:
@@ -61,9 +56,9 @@ def stacked_vs_single_convolution(
     Both stacks are built as Keras models with `channels` channels and no biases; their
     weights are counted and their receptive fields computed by `receptive_field`.
     """
-    _check_positive("channels", channels)
-    _check_positive("layers", layers)
-    _check_positive("kernel", kernel)
+    check_positive_int("channels", channels)
+    check_positive_int("layers", layers)
+    check_positive_int("kernel", kernel)
     single_kernel = layers * (kernel - 1) + 1
     size = 2 * single_kernel
     stacked = _chain(
@@ -118,7 +113,7 @@ def bottleneck_example(
     Multiply-adds are the weights times the 100x100 output positions."""
     for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
                         ("reduced", reduced), ("kernel", kernel), ("size", size)):
-        _check_positive(name, value)
+        check_positive_int(name, value)
     shape = (size, size, in_channels)
     direct = _chain(shape, [keras.layers.Conv2D(out_channels, kernel, padding="same", use_bias=False)], "direct")
     bottleneck = _chain(
@@ -198,9 +193,9 @@ def gap_vs_fully_connected_head(
         raise ValueError(
             f"`features` must be a feature-map shape (height, width, channels); received {features!r}."
         )
-    _check_positive("num_classes", num_classes)
+    check_positive_int("num_classes", num_classes)
     for units in hidden:
-        _check_positive("hidden units", units)
+        check_positive_int("hidden units", units)
     fc = _chain(
         features,
         [keras.layers.Flatten(), *[keras.layers.Dense(units, activation="relu") for units in hidden],
@@ -238,8 +233,8 @@ def asymmetric_factorization(n: int = 3, channels: int = 1) -> AsymmetricFactori
     """Inception v3's factorization (seed, Inception v2/v3 section): an n x 1 then a
     1 x n convolution see the same n x n window as one n x n convolution, with 2n
     weights per pair of channels instead of n² (3: 6 against 9; 7: 14 against 49)."""
-    _check_positive("n", n)
-    _check_positive("channels", channels)
+    check_positive_int("n", n)
+    check_positive_int("channels", channels)
     size = 2 * n
     shape = (size, size, channels)
     square = _chain(shape, [keras.layers.Conv2D(channels, n, padding="same", use_bias=False)], "square")
@@ -276,7 +271,7 @@ def label_smoothing_targets(labels: Any, num_classes: int, epsilon: float = 0.1)
         num_classes: K.
         epsilon: the smoothing ε in [0, 1].
     """
-    _check_positive("num_classes", num_classes)
+    check_positive_int("num_classes", num_classes)
     if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not 0 <= epsilon <= 1:
         raise ValueError(f"`epsilon` must be a number in [0, 1]; received {epsilon!r}.")
     labels = np.asarray(labels)

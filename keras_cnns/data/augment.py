@@ -17,16 +17,17 @@ built on Keras' data-layer base, so they run inside a model on any backend and i
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Sequence
 
 import keras
 import numpy as np
-from keras.src.random.seed_generator import SeedGenerator
 
 try:  # Keras >= 3.11
     from keras.src.layers.preprocessing.data_layer import DataLayer
 except ImportError:  # pragma: no cover - older Keras 3
     from keras.src.layers.preprocessing.tf_data_layer import TFDataLayer as DataLayer
+
+from keras_cnns.validation import check_float, check_int, check_pair
 
 #: ImageNet RGB eigenvalues for pixels in [0, 1] (REFERENCE.md; fb.resnet.torch).
 IMAGENET_EIGENVALUES = (0.2175, 0.0188, 0.0045)
@@ -39,40 +40,13 @@ IMAGENET_EIGENVECTORS = (
 )
 
 
-def _check_number(arg: str, value: Any, *, minimum: float | None = None, positive=False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise TypeError(f"`{arg}` must be a number; received {value!r}.")
-    value = float(value)
-    if math.isnan(value) or (minimum is not None and value < minimum) or (positive and value <= 0):
-        bound = "> 0" if positive else f">= {minimum}"
-        raise ValueError(f"`{arg}` must be {bound}; received {value!r}.")
-    return value
-
-
-def _check_pair(arg: str, value: Any, *, low: float, high: float) -> tuple[float, float]:
-    if not isinstance(value, (tuple, list)) or len(value) != 2:
-        raise ValueError(f"`{arg}` must be a pair (low, high); received {value!r}.")
-    pair = tuple(_check_number(arg, v) for v in value)
-    if not low <= pair[0] <= pair[1] <= high:
-        raise ValueError(
-            f"`{arg}` must satisfy {low} <= low <= high <= {high}; received {tuple(value)!r}."
-        )
-    return pair
-
-
-def _check_seed(seed: Any) -> int | None:
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-        raise TypeError(f"`seed` must be an integer or None; received {seed!r}.")
-    return None if seed is None else int(seed)
-
-
 class _RandomImageLayer(DataLayer):
     """Shared plumbing: seed, channels-last images of rank 3 or 4, identity at inference."""
 
     def __init__(self, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
-        self.seed = _check_seed(seed)
-        self.generator = SeedGenerator(self.seed)
+        self.seed = check_int("seed", seed, allow_none=True)
+        self.generator = keras.random.SeedGenerator(self.seed)
         self._convert_input_args = False
         self._allow_non_tensor_positional_args = True
 
@@ -147,8 +121,8 @@ class PCAColorAugmentation(_RandomImageLayer):
             )
         self.eigenvalues = [float(v) for v in values]
         self.eigenvectors = [[float(v) for v in row] for row in vectors]
-        self.stddev = _check_number("stddev", stddev, minimum=0.0)
-        self.value_range = _check_pair("value_range", value_range, low=-math.inf, high=math.inf)
+        self.stddev = check_float("stddev", stddev, low=0.0)
+        self.value_range = check_pair("value_range", value_range, low=-math.inf, high=math.inf)
         if self.value_range[0] == self.value_range[1]:
             raise ValueError(f"`value_range` must have low < high; received {value_range!r}.")
         # Column i of `scaled` is lambda_i * p_i in the units of value_range.
@@ -248,10 +222,10 @@ class RandomResizedCrop(_RandomImageLayer):
         **kwargs,
     ):
         super().__init__(seed=seed, **kwargs)
-        self.scale = _check_pair("scale", scale, low=0.0, high=1.0)
+        self.scale = check_pair("scale", scale, low=0.0, high=1.0)
         if self.scale[0] <= 0:
             raise ValueError(f"`scale` must be > 0; received {tuple(scale)!r}.")
-        self.ratio = _check_pair("ratio", ratio, low=0.0, high=math.inf)
+        self.ratio = check_pair("ratio", ratio, low=0.0, high=math.inf)
         if self.ratio[0] <= 0:
             raise ValueError(f"`ratio` must be > 0; received {tuple(ratio)!r}.")
 

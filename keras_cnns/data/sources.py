@@ -24,6 +24,8 @@ from urllib.parse import urlparse
 import numpy as np
 import tensorflow as tf
 
+from keras_cnns.validation import check_choice, check_positive_int, check_rate
+
 SPLITS = ("train", "validation", "test")
 #: Data sets stored in LeCun's IDX format, read from local files before tfds is tried.
 MNIST_FORMAT = {
@@ -83,33 +85,7 @@ class DataSplit:
 
 # ------------------------------------------------------------------------ checks
 def _check_split(split: Any, accepted: Sequence[str] = SPLITS) -> str:
-    if split not in accepted:
-        raise ValueError(
-            f"Unknown `split`: {split!r}. Accepted: {', '.join(repr(s) for s in accepted)}."
-        )
-    return split
-
-
-def _check_fraction(validation_fraction: Any) -> float:
-    if isinstance(validation_fraction, bool) or not isinstance(validation_fraction, (int, float)):
-        raise TypeError(
-            f"`validation_fraction` must be a number in [0, 1); received {validation_fraction!r}."
-        )
-    if not 0.0 <= validation_fraction < 1.0:
-        raise ValueError(
-            f"`validation_fraction` must be in [0, 1); received {validation_fraction!r}."
-        )
-    return float(validation_fraction)
-
-
-def _check_optional_int(arg: str, value: Any, minimum: int) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"`{arg}` must be an integer or None; received {value!r}.")
-    if value < minimum:
-        raise ValueError(f"`{arg}` must be >= {minimum} or None; received {value!r}.")
-    return int(value)
+    return check_choice("split", split, accepted)
 
 
 # ------------------------------------------------------------- validation carving
@@ -470,8 +446,8 @@ def from_directory(
     import keras
 
     _check_split(split)
-    fraction = _check_fraction(validation_fraction)
-    limit = _check_optional_int("limit", limit, 1)
+    fraction = check_rate("validation_fraction", validation_fraction)
+    limit = check_positive_int("limit", limit, allow_none=True)
     if color_mode not in ("rgb", "grayscale", "rgba"):
         raise ValueError(
             f"Invalid `color_mode`: {color_mode!r}. Accepted: 'rgb', 'grayscale', 'rgba'."
@@ -582,8 +558,8 @@ def load(
     if not isinstance(name, str):
         raise TypeError(f"`name` must be a data set name (a string); received {name!r}.")
     _check_split(split)
-    fraction = _check_fraction(validation_fraction)
-    limit = _check_optional_int("limit", limit, 1)
+    fraction = check_rate("validation_fraction", validation_fraction)
+    limit = check_positive_int("limit", limit, allow_none=True)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"`seed` must be an integer; received {seed!r}.")
     if download not in (None, True, False):

@@ -18,44 +18,20 @@ memory-efficient: recomputation needs the whole concatenation-BN-ReLU-conv as on
 from __future__ import annotations
 
 import math
-import numbers
 
 import keras
 from keras import layers, ops
 
 from keras_cnns.layers.batch_norm import BatchNormalization
-from keras_cnns.layers.residual import _check_positive_int
+from keras_cnns.validation import (
+    check_bool,
+    check_compression,
+    check_positive_float,
+    check_positive_int,
+    check_rate,
+)
 
 BOTTLENECK_WIDTH = 4  # the bottleneck 1x1 convolution has 4k filters (Huang et al. sec. 3)
-
-
-def check_compression(value) -> float:
-    """Return the transition compression factor θ as a float if it lies in (0, 1]."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`compression` must be a number in (0, 1]; received {value!r}.")
-    value = float(value)
-    if not 0.0 < value <= 1.0:
-        raise ValueError(
-            f"`compression` must be in (0, 1] (the fraction of channels a transition keeps; "
-            f"1.0 = no compression, 0.5 for DenseNet-BC); received {value}."
-        )
-    return value
-
-
-def check_dropout(value) -> float:
-    """Return the dropout rate as a float if it lies in [0, 1)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`dropout` must be a number in [0, 1); received {value!r}.")
-    value = float(value)
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"`dropout` must be in [0, 1); received {value}.")
-    return value
-
-
-def _check_epsilon(value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
-        raise ValueError(f"`epsilon` must be a number > 0; received {value!r}.")
-    return float(value)
 
 
 def transition_filters(channels: int, compression: float) -> int:
@@ -157,7 +133,7 @@ def transition_block(
     `{name}_conv`, `{name}_pool`, as keras.applications names them)."""
     compression = check_compression(compression)
     filters = _check_transition_filters(x.shape[-1], compression)
-    parts = _transition_parts(filters, check_dropout(dropout), _check_epsilon(epsilon), f"{name}_")
+    parts = _transition_parts(filters, check_rate("dropout", dropout), check_positive_float("epsilon", epsilon), f"{name}_")
     return _run(parts, list(parts), x, None)
 
 
@@ -285,8 +261,8 @@ class TransitionLayer(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         self.compression = check_compression(compression)
-        self.dropout = check_dropout(dropout)
-        self.epsilon = _check_epsilon(epsilon)
+        self.dropout = check_rate("dropout", dropout)
+        self.epsilon = check_positive_float("epsilon", epsilon)
 
     def build(self, input_shape):
         filters = _check_transition_filters(input_shape[-1], self.compression)
@@ -318,19 +294,12 @@ def _concat(features):
 
 
 def _check_dense_block(num_layers, growth_rate, bottleneck, dropout, epsilon) -> dict:
-    if not isinstance(bottleneck, bool):
-        raise TypeError(f"`bottleneck` must be True or False; received {bottleneck!r}.")
-    if isinstance(growth_rate, bool) or not isinstance(growth_rate, int) or growth_rate <= 0:
-        raise ValueError(
-            f"`growth_rate` must be a positive integer (channels each dense layer adds, "
-            f"e.g. 12, 24, 32); received {growth_rate!r}."
-        )
     return dict(
-        num_layers=_check_positive_int("num_layers", num_layers),
-        growth_rate=growth_rate,
-        bottleneck=bottleneck,
-        dropout=check_dropout(dropout),
-        epsilon=_check_epsilon(epsilon),
+        num_layers=check_positive_int("num_layers", num_layers),
+        growth_rate=check_positive_int("growth_rate", growth_rate),
+        bottleneck=check_bool("bottleneck", bottleneck),
+        dropout=check_rate("dropout", dropout),
+        epsilon=check_positive_float("epsilon", epsilon),
     )
 
 

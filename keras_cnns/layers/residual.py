@@ -17,14 +17,20 @@ Both forms give the same computation; `tests/test_residual_layers.py` checks it.
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any
 
 import keras
 from keras import layers, ops
 
 from keras_cnns.layers.batch_norm import BatchNormalization
-from keras_cnns.layers.stochastic_depth import StochasticDepth, check_survival_probability
+from keras_cnns.layers.stochastic_depth import StochasticDepth
+from keras_cnns.validation import (
+    check_bool,
+    check_choice,
+    check_positive_float,
+    check_positive_int,
+    check_survival_probability,
+)
 
 SHORTCUTS = ("identity", "projection")
 CONV_BIAS = ("none", "all", "unnormalized")
@@ -43,8 +49,8 @@ class IdentityShortcut(keras.layers.Layer):
 
     def __init__(self, filters: int, strides: int = 1, **kwargs):
         super().__init__(**kwargs)
-        self.filters = _check_positive_int("filters", filters)
-        self.strides = _check_positive_int("strides", strides)
+        self.filters = check_positive_int("filters", filters)
+        self.strides = check_positive_int("strides", strides)
 
     def build(self, input_shape):
         channels = input_shape[-1]
@@ -203,30 +209,23 @@ def check_block_arguments(
         ("stride_in_1x1", stride_in_1x1),
         ("zero_init_residual", zero_init_residual),
     ):
-        if not isinstance(value, bool):
-            raise TypeError(f"`{arg}` must be True or False; received {value!r}.")
+        check_bool(arg, value)
     if shortcut not in SHORTCUTS:
         raise ValueError(
             f"Invalid `shortcut`: {shortcut!r}. Accepted values: 'identity' (parameter-free, "
             "zero-padded when channels grow) or 'projection' (1x1 convolution)."
         )
-    if conv_bias not in CONV_BIAS:
-        raise ValueError(
-            f"Invalid `conv_bias`: {conv_bias!r}. Accepted values: "
-            f"{', '.join(repr(c) for c in CONV_BIAS)}."
-        )
-    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) or not epsilon > 0:
-        raise ValueError(f"`epsilon` must be a number > 0; received {epsilon!r}.")
+    check_choice("conv_bias", conv_bias, CONV_BIAS)
     return dict(
-        filters=_check_positive_int("filters", filters),
+        filters=check_positive_int("filters", filters),
         bottleneck=bottleneck,
-        strides=_check_positive_int("strides", strides),
+        strides=check_positive_int("strides", strides),
         preactivation=preactivation,
         shortcut=shortcut,
         stride_in_1x1=stride_in_1x1,
         conv_bias=conv_bias,
-        expansion=_check_positive_int("expansion", expansion),
-        epsilon=float(epsilon),
+        expansion=check_positive_int("expansion", expansion),
+        epsilon=check_positive_float("epsilon", epsilon),
         survival_probability=check_survival_probability(
             "survival_probability", survival_probability
         ),
@@ -346,11 +345,3 @@ def _block_forward(parts: dict, plan, x, training):
 # ---------------------------------------------------------------------- helpers
 def _ceil_div(size, stride):
     return None if size is None else math.ceil(size / stride)
-
-
-def _check_positive_int(arg: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"`{arg}` must be a positive integer; received {value!r}.")
-    if value < 1:
-        raise ValueError(f"`{arg}` must be a positive integer (>= 1); received {value}.")
-    return value

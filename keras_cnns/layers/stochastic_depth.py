@@ -9,10 +9,11 @@ p_0 = 1 (the input) to p_L = 0.5 at the last block.
 
 from __future__ import annotations
 
-import numbers
 
 import keras
 from keras import ops
+
+from keras_cnns.validation import check_positive_int, check_survival_probability
 
 MODES = ("batch", "row")
 
@@ -23,28 +24,12 @@ def linear_survival_probabilities(num_blocks: int, final_probability: float) -> 
     This is the linear decay rule of Huang et al. (section 3): the first block keeps its
     branch almost always, the last one with probability `final_probability`.
     """
-    if isinstance(num_blocks, bool) or not isinstance(num_blocks, int) or num_blocks < 1:
-        raise ValueError(f"`num_blocks` must be an integer >= 1; received {num_blocks!r}.")
+    check_positive_int("num_blocks", num_blocks)
     final_probability = check_survival_probability("final_probability", final_probability)
     return [
         1.0 - (index / num_blocks) * (1.0 - final_probability)
         for index in range(1, num_blocks + 1)
     ]
-
-
-def check_survival_probability(arg: str, value) -> float:
-    """Return `value` as a float if it is a probability in (0, 1], else raise naming `arg`."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"`{arg}` must be a number in (0, 1] (a survival probability); received {value!r}."
-        )
-    value = float(value)
-    if not 0.0 < value <= 1.0:
-        raise ValueError(
-            f"`{arg}` must be a survival probability in (0, 1]; received {value}. "
-            "1.0 keeps every residual branch; 0.5 is the paper's value for the last block."
-        )
-    return value
 
 
 @keras.saving.register_keras_serializable(package="keras_cnns")

@@ -7,13 +7,8 @@ import keras
 
 from keras_cnns.layers.grouped_conv import GroupedConv2D
 from keras_cnns.layers.lrn import LocalResponseNormalization
-from keras_cnns.models.common import (
-    build_model,
-    check_choice,
-    check_divides,
-    check_float,
-    smallest_input,
-)
+from keras_cnns.models.common import build_model, smallest_input
+from keras_cnns.validation import check_choice, check_divides, check_float
 from keras_cnns.models.registry import register_model
 
 # variant -> conv widths, conv1 padding, LRN by default, default input shape.

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 import keras
 
 from keras_cnns.models.registry import COMMON_ARGS_DOC, PretrainedWeights, get_spec  # noqa: F401
+from keras_cnns.validation import check_activation, check_choice, check_int
 
 POOLING_CHOICES = (None, "avg", "max")
 FIT_INPUT_CHOICES = (None, "pad", "resize")
@@ -26,84 +27,6 @@ class InputTooSmallError(ValueError):
     def __init__(self, message: str, min_size: int):
         super().__init__(message)
         self.min_size = min_size
-
-
-# ---------------------------------------------------------------- argument checks
-def check_choice(arg: str, value: Any, choices: Iterable[Any]) -> Any:
-    """Return `value` if it is one of `choices`, else raise a ValueError naming `arg`."""
-    choices = tuple(choices)
-    if value not in choices:
-        raise ValueError(
-            f"Invalid `{arg}`: {value!r}. Accepted values: "
-            f"{', '.join(repr(c) for c in choices)}."
-        )
-    return value
-
-
-def check_int(
-    arg: str, value: Any, *, minimum: int | None = None, maximum: int | None = None
-) -> int:
-    """Return `value` if it is an int (not a bool) within bounds, else raise naming `arg`."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"`{arg}` must be an integer; received {value!r} ({type(value).__name__}).")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"`{arg}` must be >= {minimum}; received {value}.")
-    if maximum is not None and value > maximum:
-        raise ValueError(f"`{arg}` must be <= {maximum}; received {value}.")
-    return value
-
-
-def check_float(
-    arg: str,
-    value: Any,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    low_inclusive: bool = True,
-    high_inclusive: bool = True,
-) -> float:
-    """Return `value` as float if it is a real number within the interval, else raise."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"`{arg}` must be a number; received {value!r}.")
-    value = float(value)
-    too_low = low is not None and (value < low if low_inclusive else value <= low)
-    too_high = high is not None and (value > high if high_inclusive else value >= high)
-    if too_low or too_high or math.isnan(value):
-        left = "[" if low_inclusive else "("
-        right = "]" if high_inclusive else ")"
-        interval = f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}{right}"
-        raise ValueError(f"`{arg}` must be in {interval}; received {value}.")
-    return value
-
-
-def check_divides(arg: str, value: int, channels: Sequence[int]) -> int:
-    """Check that `value` (e.g. a group count) divides every channel count given."""
-    check_int(arg, value, minimum=1)
-    bad = [c for c in channels if c % value]
-    if bad:
-        limit = math.gcd(*channels)
-        accepted = [d for d in range(1, limit + 1) if limit % d == 0]
-        raise ValueError(
-            f"`{arg}`={value} does not divide the channel counts {list(channels)}; "
-            f"accepted values: {', '.join(map(str, accepted))}."
-        )
-    return value
-
-
-def check_activation(arg: str, value: Any) -> Any:
-    """Accept None, a callable or a name Keras knows as an activation."""
-    if value is None or callable(value):
-        return value
-    if not isinstance(value, str):
-        raise TypeError(f"`{arg}` must be None, a string or a callable; received {value!r}.")
-    try:
-        keras.activations.get(value)
-    except (ValueError, TypeError) as err:
-        raise ValueError(
-            f"Unknown `{arg}`: {value!r}. Use None (logits), a callable or a Keras "
-            f"activation name such as 'softmax', 'sigmoid', 'linear'."
-        ) from err
-    return value
 
 
 def output_size(size: int | None, kernel: int, stride: int, padding: str) -> int | None:

@@ -22,12 +22,17 @@ from keras_cnns.layers.batch_norm import BatchNormalization
 from keras_cnns.layers.dense import (
     DenseBlock,
     TransitionLayer,
-    check_compression,
-    check_dropout,
     dense_block,
     transition_block,
 )
-from keras_cnns.models.common import build_model, check_int, classifier, smallest_input
+from keras_cnns.models.common import build_model, classifier, smallest_input
+from keras_cnns.validation import (
+    check_bool,
+    check_compression,
+    check_int,
+    check_positive_int,
+    check_rate,
+)
 from keras_cnns.models.registry import PretrainedWeights, register_model
 
 # Table 1 (and torchvision's densenet161): depth -> (growth rate k, layers per block).
@@ -135,12 +140,8 @@ def _densenet_cifar(
     depth, growth_rate, bottleneck, compression, dropout=0.0, memory_efficient=False, **common
 ):
     check_int("depth", depth)
-    if isinstance(growth_rate, bool) or not isinstance(growth_rate, int) or growth_rate <= 0:
-        raise ValueError(
-            f"`growth_rate` must be a positive integer (e.g. 12, 24, 40); received {growth_rate!r}."
-        )
-    if not isinstance(bottleneck, bool):
-        raise TypeError(f"`bottleneck` must be True or False; received {bottleneck!r}.")
+    check_positive_int("growth_rate", growth_rate)
+    check_bool("bottleneck", bottleneck)
     compression = check_compression(compression)
     convs_per_layer = 2 if bottleneck else 1
     step = 3 * convs_per_layer
@@ -203,7 +204,7 @@ def _build(
 ) -> keras.Model:
     if not isinstance(memory_efficient, bool):
         raise TypeError(f"`memory_efficient` must be True or False; received {memory_efficient!r}.")
-    dropout = check_dropout(dropout)
+    dropout = check_rate("dropout", dropout)
     weights = common.get("weights")
     if memory_efficient and weights is not None:
         # Weight files are written layer by layer for the plain graph: load them there

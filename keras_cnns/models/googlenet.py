@@ -11,7 +11,8 @@ import keras
 
 from keras_cnns.layers.inception import InceptionBlock, conv, conv_unit, pool
 from keras_cnns.layers.lrn import LocalResponseNormalization
-from keras_cnns.models.common import build_model, check_float, smallest_input
+from keras_cnns.models.common import build_model, smallest_input
+from keras_cnns.validation import check_float
 from keras_cnns.models.registry import register_model
 
 # Table 1: module -> (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj); "pool" is

@@ -23,7 +23,8 @@ from keras_cnns.layers.inception import (
     pool,
     spec_output_size,
 )
-from keras_cnns.models.common import build_model, check_float, output_size
+from keras_cnns.models.common import build_model, output_size
+from keras_cnns.validation import check_float
 from keras_cnns.models.registry import PretrainedWeights, get_spec, register_model
 
 # ============================================================ Inception v2 (BN-Inception)

@@ -11,7 +11,8 @@ from keras_cnns.layers.lenet import (
     TrainableSubsampling,
     scaled_tanh,
 )
-from keras_cnns.models.common import build_model, check_activation, check_choice
+from keras_cnns.models.common import build_model
+from keras_cnns.validation import check_activation, check_choice
 from keras_cnns.models.registry import register_model
 
 VARIANTS = ("paper", "modern")

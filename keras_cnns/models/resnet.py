@@ -33,11 +33,9 @@ import keras
 
 from keras_cnns.layers.batch_norm import BatchNormalization
 from keras_cnns.layers.residual import ResidualBlock, residual_block
-from keras_cnns.layers.stochastic_depth import (
-    check_survival_probability,
-    linear_survival_probabilities,
-)
-from keras_cnns.models.common import build_model, check_choice, check_int, classifier
+from keras_cnns.layers.stochastic_depth import linear_survival_probabilities
+from keras_cnns.models.common import build_model, classifier
+from keras_cnns.validation import check_choice, check_int, check_survival_probability
 from keras_cnns.models.registry import PretrainedWeights, list_models, register_model
 
 

@@ -7,7 +7,8 @@ import keras
 
 from keras_cnns.layers.batch_norm import BatchNormalization
 from keras_cnns.layers.lrn import LocalResponseNormalization
-from keras_cnns.models.common import build_model, check_choice, check_float
+from keras_cnns.models.common import build_model
+from keras_cnns.validation import check_choice, check_float
 from keras_cnns.models.registry import PretrainedWeights, register_model
 
 # Table 1 of the paper. An int is a 3x3 convolution with that many filters, (filters, 1)

@@ -39,6 +39,7 @@ from keras_cnns.training.optim import apply_weight_decay, make_loss, make_optimi
 from keras_cnns.training.plots import plot_history
 from keras_cnns.training.recipes import Recipe, get_recipe
 from keras_cnns.training.strategies import STRATEGIES, is_multi_worker, make_strategy, worker_info
+from keras_cnns.validation import check_positive_int
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
@@ -111,7 +112,7 @@ def train(
         run_path = Path(resume)
         config = read_run_config(run_path)
         if epochs is not None:
-            config["recipe"]["epochs"] = _check_positive_int("epochs", epochs)
+            config["recipe"]["epochs"] = check_positive_int("epochs", epochs)
     else:
         if strategy not in STRATEGIES:
             raise ValueError(f"Unknown `strategy`: {strategy!r}; accepted: {', '.join(STRATEGIES)}.")
@@ -122,7 +123,7 @@ def train(
                 overrides[key] = value
         chosen = get_recipe(model, recipe, **overrides)
         if limit is not None:
-            _check_positive_int("limit", limit)
+            check_positive_int("limit", limit)
         config = {
             "model": model,
             "dataset": dataset,
@@ -163,12 +164,6 @@ def read_run_config(run_dir: str | os.PathLike) -> dict:
 def recipe_from_config(config: dict) -> Recipe:
     fields = dict(config["recipe"])
     return Recipe(name=fields.pop("name")).replace(**fields)
-
-
-def _check_positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer; received {value!r}.")
-    return value
 
 
 def choose_fit_input(minimum: int, image_shape: Sequence[int | None]) -> str:

@@ -40,6 +40,7 @@ from keras_cnns.training.optim import apply_weight_decay, make_loss, make_optimi
 from keras_cnns.training.recipes import OPTIMIZERS, Recipe, get_recipe
 from keras_cnns.training.train import choose_fit_input
 from keras_cnns.tuning.space import Knob, SearchSpace
+from keras_cnns.validation import check_image_shape, check_positive_int
 
 #: The objective every hypermodel reports: the main classifier's validation accuracy
 #: (models with auxiliary heads log it as `val_logits_accuracy`; it is copied over).
@@ -102,11 +103,11 @@ class CNNHyperModel(kt.HyperModel):
         verbose: Any = "auto",
     ):
         super().__init__(name=f"{self.family}_hypermodel", tunable=True)
-        self.num_classes = _positive_int("num_classes", num_classes)
-        self.input_shape = _check_shape(input_shape)
-        self.epochs = _positive_int("epochs", epochs)
-        self.batch_size = None if batch_size is None else _positive_int("batch_size", batch_size)
-        self.train_examples = None if train_examples is None else _positive_int("train_examples", train_examples)
+        self.num_classes = check_positive_int("num_classes", num_classes)
+        self.input_shape = check_image_shape("input_shape", input_shape)
+        self.epochs = check_positive_int("epochs", epochs)
+        self.batch_size = None if batch_size is None else check_positive_int("batch_size", batch_size)
+        self.train_examples = None if train_examples is None else check_positive_int("train_examples", train_examples)
         self.dataset = dataset
         self.seed = seed
         self.verbose = verbose
@@ -386,7 +387,7 @@ class _TwoScaleHyperModel(CNNHyperModel):
 
     def __init__(self, num_classes: int = 10, input_shape: Sequence[int] = (28, 28, 1), *,
                  variant: str | None = None, **kwargs):
-        shape = _check_shape(input_shape)
+        shape = check_image_shape("input_shape", input_shape)
         if variant is None:
             variant = "cifar" if min(shape[:2]) <= CIFAR_MAX_SIDE else "imagenet"
         if variant not in self.VARIANTS:
@@ -531,18 +532,3 @@ def _as_split(x: Any, y: Any, split: str) -> DataSplit:
             f"uint8 image and integer label arrays; received {type(x).__name__} without labels."
         )
     return from_arrays(np.asarray(x), np.asarray(y), split=split)
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer; received {value!r}.")
-    return int(value)
-
-
-def _check_shape(shape: Any) -> tuple[int, int, int]:
-    ok = isinstance(shape, (tuple, list)) and len(shape) == 3 and all(
-        isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d > 0 for d in shape
-    )
-    if not ok:
-        raise ValueError(f"`input_shape` must be (height, width, channels) of positive integers; received {shape!r}.")
-    return tuple(int(d) for d in shape)

@@ -39,6 +39,7 @@ import tensorflow as tf
 
 from keras_cnns.data import load
 from keras_cnns.tuning.hypermodels import OBJECTIVE, CNNHyperModel, get_hypermodel_class
+from keras_cnns.validation import check_positive_int
 
 TUNERS = ("random", "bayesian", "hyperband")
 STRATEGIES = ("none", "mirrored", "auto")
@@ -270,10 +271,10 @@ def tune(
     hypermodel_class = get_hypermodel_class(family)
     if tuner not in TUNERS:
         raise ValueError(f"Unknown `tuner`: {tuner!r}; accepted: {', '.join(TUNERS)}.")
-    max_trials = _positive_int("max_trials", max_trials)
-    epochs = _positive_int("epochs", epochs)
+    max_trials = check_positive_int("max_trials", max_trials)
+    epochs = check_positive_int("epochs", epochs)
     if limit is not None:
-        _positive_int("limit", limit)
+        check_positive_int("limit", limit)
     if not (isinstance(validation_fraction, (int, float)) and 0 < validation_fraction < 1):
         raise ValueError(f"`validation_fraction` must be in (0, 1): trials are scored on it; received {validation_fraction!r}.")
     if isinstance(oracle_timeout, bool) or not isinstance(oracle_timeout, (int, float)) or oracle_timeout <= 0:
@@ -480,10 +481,3 @@ def format_results(rows: list[dict]) -> str:
         return str(value)
 
     return _format_table([[cell(row.get(c)) for c in columns] for row in rows], columns)
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer; received {value!r}.")
-    return value
-
