@@ -17,16 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from keras_cnns.analysis.cli import add_compare, add_summary  # noqa: E402
 from keras_cnns.cli_args import parse_key_value, parse_shape  # noqa: E402
 from keras_cnns.tuning.cli import add_parser as add_tune  # noqa: E402
-
-
-def _format_table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    def line(row):
-        return "  ".join(
-            str(cell).rjust(w) if str(cell).replace(",", "").isdigit() else str(cell).ljust(w)
-            for cell, w in zip(row, widths)
-        ).rstrip()
-    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+from keras_cnns.tables import format_table  # noqa: E402
 
 
 # ------------------------------------------------------------------------- list
@@ -58,7 +49,7 @@ def _run_list(args) -> int:
         )
         del model
         keras.backend.clear_session()
-    print(_format_table(rows, ["model", "family", "parameters", "input", "description"]))
+    print(format_table(rows, ["model", "family", "parameters", "input", "description"]))
     return 0
 
 
@@ -217,7 +208,7 @@ def _run_predict(args) -> int:
     rows = predict_dataset(args.model, args.dataset, split=args.split, count=args.count, data_dir=args.data_dir)
     table = [[str(r["index"]), r["true"], r["predicted"], f"{r['probability']:.3f}",
               "yes" if r["true"] == r["predicted"] else "no"] for r in rows]
-    print(_format_table(table, ["image", "true", "predicted", "probability", "correct"]))
+    print(format_table(table, ["image", "true", "predicted", "probability", "correct"]))
     return 0
 
 

@@ -28,7 +28,8 @@ import functools
 from pathlib import Path
 from typing import Sequence
 
-from keras_cnns.analysis.profile import format_table, profile
+from keras_cnns.analysis.profile import profile
+from keras_cnns.tables import format_table
 
 
 @dataclasses.dataclass(frozen=True)

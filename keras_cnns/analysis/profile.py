@@ -33,7 +33,7 @@ import contextlib
 import dataclasses
 import difflib
 import re
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import keras
 import numpy as np
@@ -45,6 +45,8 @@ from keras.src.layers.convolutional.base_separable_conv import BaseSeparableConv
 from keras.src.layers.pooling.base_pooling import BasePooling
 from keras.src.ops.operation import Operation
 from keras.src.utils.naming import to_snake_case
+
+from keras_cnns.tables import format_table
 
 ACCEPTED = (
     "a Keras model (keras.Model: functional, Sequential or subclassed, e.g. "
@@ -761,23 +763,3 @@ def _bytes(count: int) -> str:
     if count >= 1 << 10:
         return f"{count / (1 << 10):.1f} KiB"
     return f"{count} B"
-
-
-def format_table(rows: Iterable[Sequence[str]], header: Sequence[str], rule_before_last: bool = False) -> str:
-    """A plain-text table: numbers right-aligned, text left-aligned."""
-    rows = [[str(cell) for cell in row] for row in rows]
-    widths = [max(len(r[i]) for r in [list(header), *rows]) for i in range(len(header))]
-
-    def numeric(cell: str) -> bool:
-        return bool(re.fullmatch(r"[-+]?[\d,.]+( ?[A-Za-z%]+)?( / [\d.]+)?", cell))
-
-    def line(row):
-        return "  ".join(
-            cell.rjust(w) if numeric(cell) else cell.ljust(w) for cell, w in zip(row, widths)
-        ).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    body = [line(r) for r in rows]
-    if rule_before_last and body:
-        body.insert(len(body) - 1, rule)
-    return "\n".join([line(header), rule, *body])

@@ -114,7 +114,7 @@ def _list_hyperparameters(args, hypermodel_class) -> int:
         10, shape, epochs=args.epochs, batch_size=args.batch_size, fixed=dict(args.fixed),
         ranges=dict(args.ranges), **options,
     )
-    from keras_cnns.cli import _format_table
+    from keras_cnns.tables import format_table
 
-    print(_format_table([list(row) for row in hypermodel.space.describe()], ["hyperparameter", "values", "what"]))
+    print(format_table([list(row) for row in hypermodel.space.describe()], ["hyperparameter", "values", "what"]))
     return 0

@@ -468,7 +468,7 @@ def read_results(path: str | os.PathLike) -> list[dict]:
 
 def format_results(rows: list[dict]) -> str:
     """The results as an aligned text table."""
-    from keras_cnns.cli import _format_table
+    from keras_cnns.tables import format_table
 
     columns = list(dict.fromkeys(k for row in rows for k in row))
 
@@ -480,4 +480,4 @@ def format_results(rows: list[dict]) -> str:
             return text if any(c in text for c in ".einf") else text + ".0"
         return str(value)
 
-    return _format_table([[cell(row.get(c)) for c in columns] for row in rows], columns)
+    return format_table([[cell(row.get(c)) for c in columns] for row in rows], columns)
