@@ -5,13 +5,10 @@ Every registered model is available as `keras_cnns.<name>(...)`, e.g.
 `keras_cnns.get_model("vgg19", ...)`; `keras_cnns.list_models()` lists them.
 """
 
-import os
+from keras_cnns.runtime import apply_onednn_default
+from keras_cnns.version import __version__
 
-# oneDNN made training about 2x faster on this project's x86-64 CPUs (LeNet-5 2.09x,
-# ResNet-20 2.17x; benchmarks/results/pipeline_throughput.md). TensorFlow 2.21 turns it
-# on by default on Linux x86-64, older versions and other builds may not: ask for it
-# unless the user chose. Only effective when TensorFlow is not imported yet.
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+apply_onednn_default()  # before TensorFlow is imported (below, through Keras)
 
 from keras_cnns import layers  # noqa: E402,F401  (registers the serializable layers)
 from keras_cnns import schedules  # noqa: E402,F401  (registers the recipe schedule)
@@ -21,8 +18,6 @@ from keras_cnns.models.registry import _REGISTRY  # noqa: E402
 from keras_cnns.models.densenet import densenet_cifar  # noqa: E402
 from keras_cnns.models.resnet import resnet_cifar  # noqa: E402
 from keras_cnns.models.vgg import vgg  # noqa: E402
-
-__version__ = "0.1.0"
 
 # One attribute per registered builder: keras_cnns.vgg19, keras_cnns.lenet5, ...
 globals().update({name: spec.builder for name, spec in _REGISTRY.items()})

@@ -40,6 +40,7 @@ from keras_cnns.training.plots import plot_history
 from keras_cnns.training.recipes import Recipe, get_recipe
 from keras_cnns.training.strategies import STRATEGIES, is_multi_worker, make_strategy, worker_info
 from keras_cnns.validation import check_positive_int
+from keras_cnns.version import __version__
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
@@ -135,7 +136,7 @@ def train(
             "limit": limit,
             "validation_fraction": validation_fraction,
             "model_options": dict(model_options or {}),
-            "keras_cnns_version": keras_cnns.__version__,
+            "keras_cnns_version": __version__,
         }
         if run_dir is not None:
             run_path = Path(run_dir)
