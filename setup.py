@@ -43,7 +43,7 @@ setup(
         "jax": ["jax"],
         "test": ["pytest", "pytest-xdist>=3.2", "jax", "h5py", "nbclient", "nbformat", "ipykernel"],
         # benchmarks/: plain PyTorch references (2.13.0 on PyPI is the CPU wheel).
-        "bench": ["torch==2.13.0", "jax"],
+        "bench": ["torch==2.13.0", "torchvision==0.28.0", "jax"],
     },
     entry_points={"console_scripts": ["keras-cnns=keras_cnns.cli:main"]},
 )

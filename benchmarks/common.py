@@ -1,5 +1,10 @@
-"""What every benchmark shares: the machine's description, thread pinning, load records,
-and long-lived worker processes that take measurement requests in turn.
+"""What every benchmark shares: the machine's description and versions, thread pinning,
+load records, running a benchmark module in a process of its own and reading back the JSON
+it prints, and long-lived worker processes that take measurement requests in turn.
+
+Every benchmark is a module of this package run as `python -m benchmarks.<name>` from the
+repository root (`ROOT`, the working directory of every process started here); it prints
+its results as indented JSON last (`print_result`), which `run_module` reads back.
 
 Why workers: a Keras backend is chosen when Keras is imported, and TensorFlow reads
 `TF_ENABLE_ONEDNN_OPTS` at import, so each framework / backend runs in its own process.
@@ -21,6 +26,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent  # where `python -m benchmarks.<name>` finds this package
 THREADS = 2  # intra-op (and inter-op) threads for every framework: this machine's cores
 PREFIX = "@@bench "  # marks a worker's answer among whatever else reaches stdout
 
@@ -91,7 +97,8 @@ def versions() -> dict:
     from importlib import metadata
 
     found = {}
-    for package in ("tensorflow-cpu", "tensorflow", "keras", "jax", "torch", "numpy", "ai-edge-litert"):
+    for package in ("tensorflow-cpu", "tensorflow", "keras", "jax", "torch", "torchvision", "numpy",
+                    "ai-edge-litert"):
         try:
             found[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -107,19 +114,48 @@ def load() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-class Worker:
-    """A long-lived benchmark process answering JSON requests, one at a time."""
+def module_command(module: str, *args: str) -> list[str]:
+    """The command line that runs `benchmarks.<module>` in a fresh interpreter."""
+    return [sys.executable, "-m", f"benchmarks.{module}", *args]
 
-    def __init__(self, script: str, *args: str, env: dict | None = None):
+
+def print_result(result) -> None:
+    """Print a benchmark's (or a one-shot worker's) results: indented JSON, last."""
+    print(json.dumps(result, indent=2), flush=True)
+
+
+def run_module(module: str, arguments, env: dict | None = None,
+               timeout: float | None = None) -> dict:
+    """Run `python -m benchmarks.<module> ARGUMENTS` in its own process (framework settings
+    read at import, such as KERAS_BACKEND and TF_ENABLE_ONEDNN_OPTS, never leak between
+    processes) and return the JSON it printed last (`print_result`)."""
+    env = pin_threads_env(os.environ) if env is None else env
+    result = subprocess.run(module_command(module, *arguments), env=env, capture_output=True,
+                            text=True, timeout=timeout, cwd=ROOT, check=False)
+    if result.returncode:
+        raise RuntimeError(f"{module} {' '.join(arguments)} failed ({result.returncode}):\n"
+                           f"{result.stderr[-5000:]}")
+    # Indented JSON starts with a lone "{" line; anything before it is the libraries' noise.
+    text = "\n" + result.stdout
+    if "\n{\n" not in text:
+        raise RuntimeError(f"{module} printed no results:\n{result.stdout[-2000:]}")
+    return json.loads(text[text.rindex("\n{\n") + 1:])
+
+
+class Worker:
+    """A long-lived benchmark process (`python -m benchmarks.<module> --worker ARGS`)
+    answering JSON requests, one at a time."""
+
+    def __init__(self, module: str, *args: str, env: dict | None = None):
         self.name = " ".join(args)
         self.process = subprocess.Popen(
-            [sys.executable, str(HERE / script), "--worker", *args],
+            module_command(module, "--worker", *args),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             env=env,
-            cwd=HERE.parent,
+            cwd=ROOT,
         )
 
     def ask(self, request: dict) -> dict:
@@ -185,13 +221,17 @@ def median(values):
     return values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
 
 
+def log(line: str) -> None:
+    """Progress for the reader of the harness's stderr (stdout carries the results)."""
+    print(line, file=sys.stderr, flush=True)
+
+
 def script_main(doc: str, run, argv=None) -> int:
     """The command line of a single benchmark module: `[--quick]`, results as JSON."""
     import argparse
-    import json
 
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
-    print(json.dumps(run(args.quick), indent=2))
+    print_result(run(args.quick))
     return 0

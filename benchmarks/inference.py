@@ -1,7 +1,7 @@
 """Inference latency and size of LeNet-5 and ResNet-20 as Keras, SavedModel and TFLite
 (float32, float16, int8) under LiteRT.
 
-    python benchmarks/inference.py [--quick]
+    python -m benchmarks.inference [--quick]
 
 For each model (random weights: latency does not depend on them; 10 classes):
 
@@ -23,16 +23,13 @@ check that every format runs the same network.
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import common  # noqa: E402
+from benchmarks import common
 
 MODELS = {"lenet5": (32, 1), "resnet20": (32, 3)}
 FORMATS = ("keras", "saved_model", "tflite_float32", "tflite_float16", "tflite_int8")
@@ -149,7 +146,7 @@ def measure(model_name: str, rounds: int, calls: int, warmup: int, log) -> dict:
 
 
 def run(quick: bool = False, log=None) -> dict:
-    log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+    log = log or common.log
     models = ["lenet5"] if quick else list(MODELS)
     rounds, calls, warmup = (1, 5, 2) if quick else (3, 30, 5)
     return {name: measure(name, rounds, calls, warmup, log) for name in models}

@@ -1,6 +1,6 @@
 """The speed changes tried on keras_cnns' TensorFlow training, each measured A against B.
 
-    python benchmarks/optimizations.py [--quick]
+    python -m benchmarks.optimizations [--quick]
 
 * `fused_batch_norm`: keras_cnns' `BatchNormalization` (TensorFlow's fused kernel in
   training) against `keras.layers.BatchNormalization` (separate moments and normalization
@@ -28,10 +28,7 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import common  # noqa: E402
-import throughput  # noqa: E402
+from benchmarks import common, throughput
 
 # name -> (input size, batch, steps)
 FUSED_BN_MODELS = {"resnet20": (32, 128, 4), "densenet_bc100": (32, 64, 2)}
@@ -135,87 +132,101 @@ def _swap_ab(models: dict, rounds: int, modules, attribute: str, before_variant,
     return results
 
 
-def onednn(models: dict, rounds: int) -> dict:
+def onednn_workers() -> dict:
+    """Throughput workers (`throughput._keras_worker`) with TF_ENABLE_ONEDNN_OPTS "1" and "0"."""
     workers = {}
     for flag in ("1", "0"):
         env = common.pin_threads_env(dict(os.environ, TF_ENABLE_ONEDNN_OPTS=flag), "tensorflow")
-        workers[flag] = common.Worker("throughput.py", "keras-tensorflow", env=env)
+        workers[flag] = common.Worker("throughput", "keras-tensorflow", env=env)
+    return workers
+
+
+def onednn(models: dict, rounds: int, workers: dict) -> dict:
+    """oneDNN on against off, alternating between `onednn_workers()`."""
     results = {}
-    try:
-        for name, steps in models.items():
-            registry, options, size, channels, batch, _ = throughput.PYTORCH_MODELS[name]
-            build = dict(source="keras_cnns", model=registry, options=options, size=size,
-                         channels=channels, batch=batch)
-            samples = {"1": [], "0": []}
-            for index in range(rounds):
-                for flag in (("1", "0") if index % 2 == 0 else ("0", "1")):
-                    samples[flag].append(workers[flag].ask({"build": build, "steps": steps, "warmup": 3}))
-            row = {f"TF_ENABLE_ONEDNN_OPTS={flag}": {
-                "images_per_s": common.median([s["images_per_s"] for s in v]),
-                "images_per_cpu_s": common.median([s["images_per_cpu_s"] for s in v]),
-                "samples": [round(s["images_per_s"], 1) for s in v],
-                "load": [s["load_before"] for s in v]} for flag, v in samples.items()}
-            on, off = row["TF_ENABLE_ONEDNN_OPTS=1"], row["TF_ENABLE_ONEDNN_OPTS=0"]
-            results[name] = {"batch": batch, "steps": steps, "variants": row,
-                             "speedup": on["images_per_s"] / off["images_per_s"],
-                             "speedup_cpu": on["images_per_cpu_s"] / off["images_per_cpu_s"]}
-    finally:
+    for name, steps in models.items():
+        registry, options, size, channels, batch, _ = throughput.PYTORCH_MODELS[name]
+        build = dict(source="keras_cnns", model=registry, options=options, size=size,
+                     channels=channels, batch=batch)
+        samples = {"1": [], "0": []}
+        for index in range(rounds):
+            for flag in (("1", "0") if index % 2 == 0 else ("0", "1")):
+                samples[flag].append(workers[flag].ask({"build": build, "steps": steps, "warmup": 3}))
         for worker in workers.values():
-            worker.close()
+            worker.ask({"release": True})
+        row = {f"TF_ENABLE_ONEDNN_OPTS={flag}": {
+            "images_per_s": common.median([s["images_per_s"] for s in v]),
+            "images_per_cpu_s": common.median([s["images_per_cpu_s"] for s in v]),
+            "samples": [round(s["images_per_s"], 1) for s in v],
+            "load": [s["load_before"] for s in v]} for flag, v in samples.items()}
+        on, off = row["TF_ENABLE_ONEDNN_OPTS=1"], row["TF_ENABLE_ONEDNN_OPTS=0"]
+        results[name] = {"batch": batch, "steps": steps, "variants": row,
+                         "speedup": on["images_per_s"] / off["images_per_s"],
+                         "speedup_cpu": on["images_per_cpu_s"] / off["images_per_cpu_s"]}
     return results
 
 
-def fused_sgd(models: dict, rounds: int) -> dict:
-    return _worker_ab(models, rounds, [("keras.optimizers.SGD", {"optimizer": "keras"}),
-                                       ("keras_cnns.optimizers.SGD (fused)", {})])
+def fused_sgd(models: dict, rounds: int, worker) -> dict:
+    return _worker_ab(models, rounds, worker, [("keras.optimizers.SGD", {"optimizer": "keras"}),
+                                               ("keras_cnns.optimizers.SGD (fused)", {})])
 
 
-def steps_per_execution(models: dict, rounds: int) -> dict:
-    return _worker_ab(models, rounds, [("train_on_batch loop", {}),
-                                       ("fit, 1 step per call", {"steps_per_execution": 1}),
-                                       ("fit, 16 steps per call", {"steps_per_execution": 16})])
+def steps_per_execution(models: dict, rounds: int, worker) -> dict:
+    return _worker_ab(models, rounds, worker,
+                      [("train_on_batch loop", {}),
+                       ("fit, 1 step per call", {"steps_per_execution": 1}),
+                       ("fit, 16 steps per call", {"steps_per_execution": 16})])
 
 
-def _worker_ab(models: dict, rounds: int, variants) -> dict:
+def _worker_ab(models: dict, rounds: int, worker, variants) -> dict:
     """Variants of one model as throughput worker builds (`throughput._keras_worker`),
     alternating in one TensorFlow worker; speed-up of the last variant over the first."""
-    worker = throughput.start_workers(["keras-tensorflow"])["keras-tensorflow"]
     results = {}
-    try:
-        for name, (registry, options, size, channels, batch, steps) in models.items():
-            base = dict(source="keras_cnns", model=registry, options=options, size=size,
-                        channels=channels, batch=batch)
-            samples = {label: [] for label, _ in variants}
-            for index in range(rounds):
-                for label, extra in (variants if index % 2 == 0 else variants[::-1]):
-                    samples[label].append(worker.ask(
-                        {"build": dict(base, **extra), "steps": steps, "warmup": 3}))
-            worker.ask({"release": True})
-            row = {label: {
-                "images_per_s": common.median([s["images_per_s"] for s in v]),
-                "images_per_cpu_s": common.median([s["images_per_cpu_s"] for s in v]),
-                "samples": [round(s["images_per_s"], 1) for s in v],
-                "load": [s["load_before"] for s in v]} for label, v in samples.items()}
-            first, last = row[variants[0][0]], row[variants[-1][0]]
-            results[name] = {"batch": batch, "steps": steps, "variants": row,
-                             "before": variants[0][0], "after": variants[-1][0],
-                             "speedup": last["images_per_s"] / first["images_per_s"],
-                             "speedup_cpu": last["images_per_cpu_s"] / first["images_per_cpu_s"]}
-    finally:
-        worker.close()
+    for name, (registry, options, size, channels, batch, steps) in models.items():
+        base = dict(source="keras_cnns", model=registry, options=options, size=size,
+                    channels=channels, batch=batch)
+        samples = {label: [] for label, _ in variants}
+        for index in range(rounds):
+            for label, extra in (variants if index % 2 == 0 else variants[::-1]):
+                samples[label].append(worker.ask(
+                    {"build": dict(base, **extra), "steps": steps, "warmup": 3}))
+        worker.ask({"release": True})
+        row = {label: {
+            "images_per_s": common.median([s["images_per_s"] for s in v]),
+            "images_per_cpu_s": common.median([s["images_per_cpu_s"] for s in v]),
+            "samples": [round(s["images_per_s"], 1) for s in v],
+            "load": [s["load_before"] for s in v]} for label, v in samples.items()}
+        first, last = row[variants[0][0]], row[variants[-1][0]]
+        results[name] = {"batch": batch, "steps": steps, "variants": row,
+                         "before": variants[0][0], "after": variants[-1][0],
+                         "speedup": last["images_per_s"] / first["images_per_s"],
+                         "speedup_cpu": last["images_per_cpu_s"] / first["images_per_cpu_s"]}
     return results
 
 
 def run(quick: bool = False, log=None) -> dict:
     rounds = 1 if quick else 5
-    return {
+    results = {
         "fused_batch_norm": fused_batch_norm(QUICK_FUSED_BN if quick else FUSED_BN_MODELS, rounds),
         "grouped_conv": grouped_conv(QUICK_GROUPED_CONV if quick else GROUPED_CONV_MODELS, rounds),
-        "onednn": onednn(QUICK_ONEDNN if quick else ONEDNN_MODELS, rounds),
-        "fused_sgd": fused_sgd(QUICK_FUSED_SGD if quick else FUSED_SGD_MODELS, rounds),
-        "steps_per_execution": steps_per_execution(QUICK_SPE if quick else SPE_MODELS, rounds),
-        "rounds": rounds,
     }
+    # Started only now: their imports would disturb the in-process measurements above.
+    workers = onednn_workers()
+    try:
+        results["onednn"] = onednn(QUICK_ONEDNN if quick else ONEDNN_MODELS, rounds, workers)
+        workers.pop("0").close()
+        # The oneDNN-on worker is a plain TensorFlow worker with the package's defaults:
+        # the A/B comparisons below reuse it (one import fewer per comparison).
+        worker = workers["1"]
+        results["fused_sgd"] = fused_sgd(QUICK_FUSED_SGD if quick else FUSED_SGD_MODELS, rounds,
+                                         worker)
+        results["steps_per_execution"] = steps_per_execution(QUICK_SPE if quick else SPE_MODELS,
+                                                             rounds, worker)
+    finally:
+        for worker in workers.values():
+            worker.close()
+    results["rounds"] = rounds
+    return results
 
 
 def main(argv=None) -> int:

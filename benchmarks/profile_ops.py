@@ -1,13 +1,13 @@
 """Where does a keras_cnns training step spend its time? TensorFlow's profiler, summed by op.
 
-    python benchmarks/profile_ops.py resnet20 --size 32 --batch 128 --steps 5
+    python -m benchmarks.profile_ops resnet20 --size 32 --batch 128 --steps 5
 
 Traces `--steps` training steps (`train_on_batch` on a resident batch, after warm-up) with
 `tf.profiler.experimental`, reads the XPlane it writes (no TensorBoard plugin needed) and
 sums the duration of the TensorFlow ops executed on the host threads by op type
 (`Conv2DBackpropFilter`, `_MklFusedBatchNormV3`, ...). Durations overlap when two threads
 run ops at once, so the shares are of the summed op time, not of the wall time. Prints a
-table; `--json` prints JSON (used by run.py for RESULTS.md).
+table; `--json` prints JSON (the harness, `benchmarks.run`, uses it for RESULTS.md).
 """
 
 from __future__ import annotations
@@ -15,14 +15,13 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import os
 import re
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchmarks import common
 
 
 def profile(model_name: str, size: int, channels: int, batch: int, steps: int, options=None,
@@ -33,8 +32,6 @@ def profile(model_name: str, size: int, channels: int, batch: int, steps: int, o
     import keras
     import tensorflow as tf
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
-
-    import common
 
     common.pin_threads_in_process("tensorflow")
     keras.utils.set_random_seed(0)
@@ -140,7 +137,7 @@ def main(argv=None) -> int:
                      True if args.jit_compile else None)
     result["groups"] = group(result["ops"])
     if args.json:
-        print(json.dumps(result, indent=2))
+        common.print_result(result)
         return 0
     print(f"{args.model}: {result['wall_per_step_s'] * 1e3:.1f} ms per step (wall), "
           f"{result['op_seconds_per_step'] * 1e3:.1f} ms of op time per step")

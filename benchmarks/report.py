@@ -1,4 +1,5 @@
-"""RESULTS.md and the chart from the results JSON that run.py collects."""
+"""RESULTS.md and the chart from the results JSON that the harness (`benchmarks.run`)
+collects: every figure in RESULTS.md is read from, or computed from, that JSON."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def _header(results: dict) -> list[str]:
     return [
         "# keras_cnns benchmarks",
         "",
-        f"Written by `python benchmarks/run.py{' --quick' if results['mode'] == 'quick' else ''}` "
+        f"Written by `python -m benchmarks.run{' --quick' if results['mode'] == 'quick' else ''}` "
         f"on {results['written']} ({results['mode']} run).",
         "",
         f"- Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, {m['os']}, no GPU; "
@@ -41,16 +42,23 @@ def _header(results: dict) -> list[str]:
         "were busy with one job each; above 2, the benchmark shared the cores with others). "
         "Images per CPU-second (`time.process_time()` of the measuring process) are "
         "given beside the wall-clock rates: they are less sensitive to the other jobs.",
-        "- Reproduce: `pip install -e .[bench]` (adds `torch==2.13.0`, the CPU wheel), then "
-        "`python benchmarks/run.py` (all tables, ~30–60 min on 2 cores) or "
-        "`python benchmarks/run.py --only throughput`; `--quick` runs everything with "
-        "small settings in under 2 minutes (the test suite does, in `tests/test_benchmarks.py`).",
+        "- Reproduce: `pip install -e .[bench]` (adds `torch==2.13.0`, the CPU wheel, and "
+        "`torchvision==0.28.0`), then, from the repository root, `python -m benchmarks.run` "
+        "(all tables, about an hour on 2 cores) or `python -m benchmarks.run --only "
+        "throughput`; `--quick` runs everything with small settings in a few minutes (the "
+        "test suite does, in `tests/test_benchmarks.py`). Every figure below is read from "
+        "`results/benchmarks.json`; `python -m benchmarks.run --report` rewrites this file "
+        "from it.",
         "",
     ]
 
 
-def _when(results: dict, name: str) -> str:
-    b = results["benchmarks"][name]
+def _when(results: dict, name: str, entry: dict | None = None) -> str:
+    """When a section (or one of its `earlier` runs) was measured, by what, under what load."""
+    b = entry or results["benchmarks"][name]
+    if b.get("source"):  # measured before the harness ran it: where the figures come from
+        versions = ", ".join(f"{k} {v}" for k, v in b.get("versions", {}).items())
+        return f"Measured {b['date']} by {b['source']}" + (f"; {versions}" if versions else "") + "."
     return (f"Measured {b['date']} ({b['seconds'] / 60:.1f} min; load {b['load_before']:.1f} "
             f"before, {b['load_after']:.1f} after).")
 
@@ -62,10 +70,20 @@ def _throughput(results: dict) -> list[str]:
         "",
         _when(results, "throughput") + f" {data['rounds']} rounds, {data['warmup_steps']} "
         "warm-up steps excluded. Random images on a resident batch, SGD momentum 0.9, "
-        "cross-entropy, 10 classes; the same architecture in both frameworks "
-        "(`benchmarks/torch_models.py`; trainable parameters counted in both and asserted "
-        "equal). keras_cnns with the package's defaults (TensorFlow backend, oneDNN on, "
-        "`compile()` default `jit_compile=\"auto\"` = no XLA on CPU); PyTorch's faster layout "
+        "cross-entropy, 10 classes; the same architecture in both frameworks, trainable "
+        "parameters counted in both and asserted equal. The PyTorch references "
+        "(`benchmarks/torch_models.py`) are torchvision 0.28.0's definitions where torchvision "
+        "has the architecture keras_cnns builds: VGG-11 (`torchvision.models.vgg11`, first fc "
+        "reading the flattened feature map as keras_cnns' VGG does), ResNet-50 "
+        "(`torchvision.models.resnet50`, \"v1.5\") and DenseNet-BC-100 "
+        "(`torchvision.models.DenseNet` with block_config (16, 16, 16), growth 12 and the "
+        "CIFAR 3x3 stem); written by hand where it has not: LeNet-5, AlexNet (the paper's two "
+        "towers and LRN), GoogLeNet (the paper's: conv biases, true 5x5 branches, LRN, no "
+        "batch norm) and CIFAR ResNet-20 (option A). Each row records the reference it was "
+        "measured against (listed below the table); rows measured before torchvision's were "
+        "used ran against hand-written PyTorch models of the same architectures, with the "
+        "same parameter and buffer shapes. keras_cnns with the package's defaults "
+        "(TensorFlow backend, oneDNN on, `compile()` default `jit_compile=\"auto\"` = no XLA on CPU); PyTorch's faster layout "
         "is the reference.",
         "",
         "| model | input | batch | trainable params | keras_cnns TF img/s | PyTorch NCHW | "
@@ -84,6 +102,10 @@ def _throughput(results: dict) -> list[str]:
             f"{r['ratio_tf_xla']:.2f} | {_loads(loads)} |"
         )
     lines += [
+        "",
+        "PyTorch reference of each row: "
+        + "; ".join(f"{n}: {r.get('pytorch_reference', 'not recorded')}"
+                    for n, r in data["pytorch"].items()) + ".",
         "",
         "## Training throughput across Keras backends (keras_cnns, same models)",
         "",
@@ -205,7 +227,38 @@ def _optimizations(results: dict) -> list[str]:
                 f"**{c[XLA]['images_per_s'] / c[TF]['images_per_s']:.2f}x** | "
                 f"{c[XLA]['images_per_cpu_s'] / c[TF]['images_per_cpu_s']:.2f}x | (throughput run) |"
             )
-    lines += ["", *CHANGES, ""]
+    lines += ["", *_changes(results), ""]
+    return lines
+
+
+def _pipeline_onednn(results: dict) -> dict:
+    """Per model, oneDNN on / off from the pipeline benchmark (empty if one is missing)."""
+    data = results["benchmarks"].get("pipeline", {}).get("data", {}).get("onednn", {})
+    if not {"0", "1"} <= set(data):
+        return {}
+    return {name: {"best_arrays": on["best"]["arrays"] / data["0"][name]["best"]["arrays"],
+                   "best_pipeline": on["best"]["pipeline"] / data["0"][name]["best"]["pipeline"],
+                   "cpu_arrays": on["cpu"]["arrays"] / data["0"][name]["cpu"]["arrays"],
+                   "cpu_pipeline": on["cpu"]["pipeline"] / data["0"][name]["cpu"]["pipeline"]}
+            for name, on in data["1"].items() if name in data["0"]}
+
+
+def _changes(results: dict) -> list[str]:
+    """CHANGES, with the input pipeline's figures (items 3 and 7) from its section."""
+    onednn = _pipeline_onednn(results)
+    pipeline = results["benchmarks"].get("pipeline", {}).get("data", {}).get("onednn", {})
+    lines = []
+    for line in CHANGES:
+        if line.startswith("3. ") and onednn:
+            line += (" Input-pipeline section: oneDNN on / off per CPU-second "
+                     + ", ".join(f"{n} {r['cpu_arrays']:.2f}x" for n, r in onednn.items())
+                     + " (arrays).")
+        if line.startswith("7. ") and pipeline.get("1"):
+            ratios = [r["ratio_cpu"] for r in pipeline["1"].values()]
+            line += (f" Input-pipeline section: `build_pipeline` at "
+                     f"{min(ratios):.2f}–{max(ratios):.2f}x of in-memory arrays per CPU-second "
+                     "(oneDNN on).")
+        lines.append(line)
     return lines
 
 
@@ -214,7 +267,7 @@ CHANGES = [
     "What each change was, what was predicted, and whether it stays:",
     "",
     "1. **Fused batch normalization** — kept (keras_cnns 0.1.0, this issue). The profile "
-    "of a ResNet-20 training step before the change (`benchmarks/profile_ops.py resnet20`, "
+    "of a ResNet-20 training step before the change (`python -m benchmarks.profile_ops resnet20`, "
     "Keras' `BatchNormalization`) put about a quarter of the op time into batch "
     "normalization done as separate ops (`Mul` x444, `Tile`, `SquaredDifference`, `Mean`, "
     "`Sub`, `Sum`: ~50 of ~210 ms of op time per step), against ~61 % in the convolutions. "
@@ -232,7 +285,7 @@ CHANGES = [
     "(`tests/test_batch_norm.py`).",
     "2. **Grouped convolutions on oneDNN, and LRN without `pow`** — kept (this issue). "
     "The first full throughput run put AlexNet at 0.48x PyTorch; its profile "
-    "(`profile_ops.py alexnet --size 96 --batch 64`) showed ~70 % of the step in XLA "
+    "(`python -m benchmarks.profile_ops alexnet --size 96 --batch 64`) showed ~70 % of the step in XLA "
     "clusters (`ExecuteAsyncOnStream`): Keras' TensorFlow backend compiles every "
     "convolution with `groups > 1` with XLA on CPU, where XLA's convolutions are far "
     "slower than oneDNN's; and 5 % in `Pow` (LRN's `d^0.75`, forward and backward). "
@@ -244,8 +297,8 @@ CHANGES = [
     "otherwise. Measured: the grouped-convolution row of the table above; the AlexNet "
     "and GoogLeNet rows of the throughput tables were re-measured after this change.",
     "3. **oneDNN by default** — kept (already in the package: `import keras_cnns` sets "
-    "`TF_ENABLE_ONEDNN_OPTS=1` unless the user chose). Predicted ~2x from "
-    "`benchmarks/results/pipeline_throughput.md`; measured again above.",
+    "`TF_ENABLE_ONEDNN_OPTS=1` unless the user chose). Predicted ~2x from the input "
+    "pipeline's oneDNN on / off figures (section below); measured again above.",
     "4. **XLA (`jit_compile=True`) by default** — rejected. Predicted: fewer kernel "
     "launches and fused element-wise ops, but XLA's CPU backend runs convolutions with "
     "its own (Eigen) kernels instead of oneDNN's, so convolution-bound networks should "
@@ -262,11 +315,11 @@ CHANGES = [
     "plus one `Pad` per stage change; DenseNet's concatenations are one `ConcatV2` per "
     "dense layer, as in PyTorch. None of them shows above a few per cent of a step "
     "(profile table below).",
-    "7. **Input pipeline** — nothing to change: `benchmarks/results/pipeline_throughput.md` "
-    "measured `build_pipeline` at 0.99–1.03x of in-memory arrays.",
+    "7. **Input pipeline** — nothing to change: `build_pipeline` keeps up with in-memory "
+    "arrays (the input-pipeline section below).",
     "8. **Fused SGD momentum update** — kept (`keras_cnns.optimizers.SGD`, used by "
     "`keras_cnns.train` for every SGD recipe). The op profile of a VGG16 step "
-    "(`profile_ops.py vgg16 --size 32 --batch 32`) put ~47 ms of ~375 ms of op time into "
+    "(`python -m benchmarks.profile_ops vgg16 --size 32 --batch 32`) put ~47 ms of ~375 ms of op time into "
     "Keras' SGD update (`Mul` x70, `Sub`, `AssignAddVariableOp`, `AssignVariableOp`: five "
     "passes over 34 M weights and their momenta), and LeNet-5's step schedules five small "
     "ops per variable for it. Predicted: ~10 % for the networks with large fully connected "
@@ -292,13 +345,13 @@ def _profile(results: dict) -> list[str]:
     lines = [
         "## Where a training step's time goes (TensorFlow profiler)",
         "",
-        _when(results, "profile") + " `benchmarks/profile_ops.py`: TensorFlow ops traced "
+        _when(results, "profile") + " `python -m benchmarks.profile_ops`: TensorFlow ops traced "
         "over a few steps, op time summed by kind (two threads: op time can exceed wall "
         "time; the executor's `Process` frames around the ops are left out). keras_cnns' "
         "defaults (fused batch norm).",
         "",
     ]
-    from profile_ops import group
+    from benchmarks.profile_ops import group
 
     for name, p in data.items():
         groups = group(p["ops"])
@@ -333,7 +386,7 @@ def _inference(results: dict) -> list[str]:
     lines = [
         "## Inference: latency and size",
         "",
-        _when(results, "inference") + " `benchmarks/inference.py`: Keras `predict_on_batch`, "
+        _when(results, "inference") + " `python -m benchmarks.inference`: Keras `predict_on_batch`, "
         "the exported SavedModel's `serve`, TFLite files run by LiteRT's interpreter "
         "(2 threads, XNNPACK); median latency of one call with the batch in memory; the max "
         "abs difference from Keras' outputs (softmax probabilities) on the same batch of 32.",
@@ -353,29 +406,101 @@ def _inference(results: dict) -> list[str]:
 
 
 def _memory(results: dict) -> list[str]:
-    d = results["benchmarks"]["memory"]["data"]
+    entry = results["benchmarks"]["memory"]
+    runs = [entry, *entry.get("earlier", [])]  # this run first, then earlier ones
+    d = entry["data"]
     lines = [
         f"## Memory: {d['model']} training step at batch {d['batch']}, plain against memory-efficient",
         "",
-        _when(results, "memory") + " `benchmarks/densenet_memory.py` (each mode in a fresh "
-        f"process, {d['rounds']} alternating rounds, {d['warmup']} warm-up and {d['steps']} "
-        "measured steps): peak resident set size of the whole process (`ru_maxrss`), and "
-        "TensorFlow's allocator peak during the step above the memory in use before it.",
-        "",
-        "| mode | parameters | peak RSS (MB) | peak step memory (MB) | time per step (s) |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for mode, r in d["modes"].items():
-        lines.append(f"| {mode} | {r['parameters']:,} | {r['peak_rss_mb']:.0f} | "
-                     f"{r['peak_step_mb']:.0f} | {r['step_s']:.3f} |")
-    lines += [
-        "",
-        f"Plain / memory-efficient: peak RSS **{d['ratio_peak_rss']:.2f}x**, peak step memory "
-        f"**{d['ratio_peak_step']:.2f}x**; time memory-efficient / plain "
-        f"**{d['ratio_time']:.2f}x**. (Pleiss et al. 2017, GPU: 2.863 -> 1.605 GB, 1.78x; "
-        "0.165 -> 0.207 s, 1.25x.)",
+        "`python -m benchmarks.memory`: each mode in a fresh process, the modes alternating "
+        "over the rounds, warm-up steps before the measured ones; peak resident set size of "
+        "the whole process (`ru_maxrss`), and TensorFlow's allocator peak during the "
+        "measured steps above the memory in use before them (weights, optimizer state and "
+        "batch excluded); time per step: the median of the measured steps."
+        + (f" Targets: peak step memory at least {d['target_memory_ratio']:.0f}x lower, time "
+           f"at most {d['target_time_ratio']:.2f}x." if "target_memory_ratio" in d else ""),
         "",
     ]
+    for index, run in enumerate(runs):
+        r = run["data"]
+        loads = [x["load_average"] for row in r["modes"].values() for x in row["runs"]]
+        lines += [
+            ("" if index == 0 else "Earlier run: ") + _when(results, "memory", run)
+            + f" {r['model']}, batch {r['batch']}, {r['rounds']} rounds, {r['warmup']} warm-up "
+            f"and {r['steps']} measured steps per run; load during the runs {_loads(loads)}.",
+            "",
+            "| mode | parameters | peak RSS (MB) | peak step memory (MB) | time per step (s) |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for mode, m in r["modes"].items():
+            lines.append(f"| {mode} | {m['parameters']:,} | {m['peak_rss_mb']:.1f} | "
+                         f"{m['peak_step_mb']:.1f} | {m['step_s']:.3f} |")
+        lines += [
+            "",
+            f"Plain / memory-efficient: peak RSS **{r['ratio_peak_rss']:.2f}x**, peak step "
+            f"memory **{r['ratio_peak_step']:.2f}x**; time memory-efficient / plain "
+            f"**{r['ratio_time']:.2f}x**.",
+            "",
+        ]
+    lines += ["(Pleiss et al. 2017, GPU: 2.863 -> 1.605 GB, 1.78x; 0.165 -> 0.207 s, 1.25x.)", ""]
+    return lines
+
+
+def _pipeline(results: dict) -> list[str]:
+    entry = results["benchmarks"]["pipeline"]
+    d = entry["data"]
+    lines = [
+        "## Input pipeline: `build_pipeline` against in-memory arrays",
+        "",
+        _when(results, "pipeline") + " `python -m benchmarks.pipeline`: Fashion-MNIST train "
+        f"(28x28x1), batch {d['batch_size']}, SGD; {d['rounds']} timed epochs per feed (whole "
+        "`model.fit(epochs=1)` calls, after one warm-up epoch), the four feeds interleaved "
+        "round by round, each `TF_ENABLE_ONEDNN_OPTS` value in its own process. `arrays`: "
+        "`model.fit` on preprocessed numpy arrays; `resident`: one preprocessed batch "
+        "repeated (no input work); `pipeline`: `load` + `build_pipeline(training=True)`; "
+        "`pipeline+aug`: with `augmentation=\"pad_crop_flip\"`. Three figures per feed: the "
+        "median and the best of the wall-clock rates, and the median of images per "
+        "CPU-second (`time.process_time()`, all threads of the process: what the input "
+        "costs in CPU, less sensitive to other jobs).",
+        "",
+        "| model | images/epoch | TF_ENABLE_ONEDNN_OPTS | figure | arrays | resident | pipeline "
+        "| pipeline+aug | pipeline / arrays | pipeline / resident |",
+        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    labels = {"median": "img/s, median", "best": "img/s, best", "cpu": "img per CPU-s"}
+    for flag, per_model in d["onednn"].items():
+        for name, r in per_model.items():
+            for figure, label in labels.items():
+                m = r[figure]
+                lines.append(
+                    f"| {name} | {r['images']:,} | {flag} | {label} | {_f(m['arrays'])} | "
+                    f"{_f(m['resident'])} | {_f(m['pipeline'])} | {_f(m['pipeline+aug'])} | "
+                    f"{m['pipeline'] / m['arrays']:.3f} | {m['pipeline'] / m['resident']:.3f} |"
+                )
+    lines.append("")
+    for flag, per_model in d["onednn"].items():
+        for name, r in per_model.items():
+            verdict = "meets" if r["ratio_cpu"] >= d["target"] else "misses"
+            lines.append(
+                f"- {name}, TF_ENABLE_ONEDNN_OPTS={flag}: pipeline / arrays = "
+                f"**{r['ratio_cpu']:.3f}** per CPU-second ({r['ratio_median']:.3f} median "
+                f"wall-clock): {verdict} the {d['target']} target."
+            )
+    for name, r in _pipeline_onednn(results).items():
+        lines.append(
+            f"- {name}: oneDNN on / off, best wall-clock rate: {r['best_arrays']:.2f}x (arrays), "
+            f"{r['best_pipeline']:.2f}x (pipeline); per CPU-second: **{r['cpu_arrays']:.2f}x** "
+            f"(arrays), {r['cpu_pipeline']:.2f}x (pipeline)."
+        )
+    lines += ["", "Every round's rate (images/s; per CPU-second in brackets):", ""]
+    for flag, per_model in d["onednn"].items():
+        for name, r in per_model.items():
+            for variant, rates in r["rates"].items():
+                lines.append(
+                    f"- oneDNN={flag} {name} {variant}: " + ", ".join(_f(v) for v in rates)
+                    + " (" + ", ".join(_f(v) for v in r["cpu_rates"][variant]) + ")"
+                )
+    lines.append("")
     return lines
 
 
@@ -411,7 +536,7 @@ def _time_to_accuracy(results: dict) -> list[str]:
                    if r["reached"] else f"**not reached** in the recipe's {len(r['curve'])} epochs")
         lines += [
             f"**ResNet-20 to 92 %** ({extra['date']}, `python "
-            "benchmarks/time_to_accuracy.py --model resnet20 --target 0.92`, the quick recipe "
+            "-m benchmarks.time_to_accuracy --model resnet20 --target 0.92`, the quick recipe "
             f"{r['recipe']}: SGD 0.1, momentum 0.9, weight decay 1e-4, batch {r['batch_size']}, "
             f"{r['recipe_epochs']} epochs, pad-crop-flip augmentation; load "
             f"{r['load_before']:.1f}–{r['load_after']:.1f}): time to 92 %: {reached}; final test "
@@ -429,7 +554,7 @@ def _time_to_accuracy(results: dict) -> list[str]:
             f"Fashion-MNIST epoch of 54,000 images takes about {epoch / 60:.0f} min on this "
             f"machine, the quick recipe's 10 epochs about {10 * epoch / 3600:.1f} h and the "
             f"paper recipe's 182 epochs about {182 * epoch / 3600:.0f} h. Run it with "
-            "`nice -n 19 python benchmarks/time_to_accuracy.py --model resnet20 --target 0.92`.",
+            "`nice -n 19 python -m benchmarks.time_to_accuracy --model resnet20 --target 0.92`.",
             "",
         ]
     return lines
@@ -478,9 +603,11 @@ def _verdict(results: dict) -> list[str]:
         steps = ", ".join(
             f"{n} {1e3 * pt[n]['batch'] / pt[n]['contenders'][TF]['images_per_s']:.1f} ms" for n in below
         )
+        onednn = b.get("optimizations", {}).get("data", {}).get("onednn", {})
+        onednn = ", ".join(f"{n} {onednn[n]['speedup']:.2f}x" for n in below if n in onednn)
         lines += [
             f"- Below 1.0: {', '.join(below)} (a whole training step: {steps}). Tried: oneDNN "
-            "(on, 2.3x), XLA to cut the number of kernel launches (slower: see the XLA rows), "
+            f"(on{': ' + onednn if onednn else ''}, changes table), XLA to cut the number of kernel launches (slower: see the XLA rows), "
             "layouts (TensorFlow runs NHWC natively; PyTorch's channels-last is its faster "
             "setting and is the reference); fused batch norm and grouped convolutions do not "
             "apply (no BN, no groups). What limits them, as far as measured: at a few "
@@ -509,6 +636,8 @@ def markdown(results: dict, chart_path: str | None = None) -> str:
         lines += _optimizations(results)
     if "profile" in b:
         lines += _profile(results)
+    if "pipeline" in b:
+        lines += _pipeline(results)
     if "inference" in b:
         lines += _inference(results)
     if "memory" in b:

@@ -1,58 +1,45 @@
-"""Run the benchmarks and write RESULTS.md, the JSON and the chart.
+"""Run the benchmarks and write RESULTS.md, the JSON and the chart: the one harness.
 
-    python benchmarks/run.py                    # everything (tens of minutes on 2 cores)
-    python benchmarks/run.py --quick            # small settings, under 2 minutes
-    python benchmarks/run.py --only throughput inference
+    python -m benchmarks.run                    # everything (about an hour on 2 cores)
+    python -m benchmarks.run --quick            # small settings, a few minutes
+    python -m benchmarks.run --only throughput inference
+    python -m benchmarks.run --report           # RESULTS.md and the chart from the JSON
 
-Benchmarks (one module each, each run in its own process so that framework settings read
-at import, such as KERAS_BACKEND and TF_ENABLE_ONEDNN_OPTS, never leak between them):
-`throughput` (keras_cnns against PyTorch eager, keras.applications and across Keras
-backends), `optimizations` (the speed changes, A against B), `profile` (where a training
-step's time goes), `inference` (latency and size as Keras, SavedModel, TFLite),
-`memory` (DenseNet-BC-100 plain against memory-efficient), `time_to_accuracy` (LeNet-5
-to 90 % on Fashion-MNIST) and, in the full run only, `time_to_accuracy_resnet20`
-(ResNet-20 to 92 %).
+Run from the repository root. Benchmarks (one module each, each run in its own process,
+`python -m benchmarks.<module>`, so that framework settings read at import, such as
+KERAS_BACKEND and TF_ENABLE_ONEDNN_OPTS, never leak between them): `throughput`
+(keras_cnns against PyTorch eager, keras.applications and across Keras backends),
+`optimizations` (the speed changes, A against B), `profile` (where a training step's time
+goes; module `profile_ops`), `pipeline` (the input pipeline against in-memory arrays, oneDNN
+on and off), `inference` (latency and size as Keras, SavedModel, TFLite), `memory`
+(DenseNet-BC-100 plain against memory-efficient), `time_to_accuracy` (LeNet-5 to 90 % on
+Fashion-MNIST) and, in the full run only, `time_to_accuracy_resnet20` (ResNet-20 to 92 %).
+The machine and the versions (`benchmarks.common.machine()` and `versions()`) are recorded
+once per run, by this harness, for all of them.
 
 Output, under `--out` (default `benchmarks/`; with `--quick`, `benchmarks/results/quick/`):
-`RESULTS.md`, `results/benchmarks.json` and `results/throughput.png`. With `--only`, the
-other benchmarks' results already in the JSON are kept (each table says when it was
-measured).
+`RESULTS.md`, `results/benchmarks.json` and `results/throughput.png`. Every figure of
+RESULTS.md comes from the JSON. With `--only`, the other benchmarks' results already in the
+JSON are kept (each section says when it was measured); a section's `earlier` runs, if any,
+are kept when the benchmark is measured again.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchmarks import common, report
 
-import common  # noqa: E402
-import report  # noqa: E402
-
-BENCHMARKS = ("throughput", "optimizations", "profile", "inference", "memory", "time_to_accuracy",
-              "time_to_accuracy_resnet20")
+BENCHMARKS = ("throughput", "optimizations", "profile", "pipeline", "inference", "memory",
+              "time_to_accuracy", "time_to_accuracy_resnet20")
 FULL_ONLY = ("time_to_accuracy_resnet20",)  # ResNet-20 to 92 %: minutes of training
 PROFILE = {"full": [("resnet20", ["--size", "32", "--batch", "128", "--steps", "4"]),
                     ("densenet_bc100", ["--size", "32", "--batch", "64", "--steps", "2"])],
            "quick": [("lenet5", ["--channels", "1", "--batch", "128", "--steps", "2"])]}
-
-
-def _run_module(module: str, arguments: list[str], timeout: float | None) -> dict:
-    env = common.pin_threads_env(os.environ)
-    command = [sys.executable, str(common.HERE / f"{module}.py"), *arguments]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout,
-                            cwd=common.HERE.parent, check=False)
-    if result.returncode:
-        raise RuntimeError(f"{module} failed ({result.returncode}):\n{result.stderr[-5000:]}")
-    # The JSON (indented, so its first line is a lone "{") is the last thing a module
-    # prints; anything before it is the libraries' noise.
-    text = "\n" + result.stdout
-    return json.loads(text[text.rindex("\n{\n") + 1:])
 
 
 def run_benchmark(name: str, quick: bool, timeout: float | None, models=None) -> dict:
@@ -60,13 +47,15 @@ def run_benchmark(name: str, quick: bool, timeout: float | None, models=None) ->
     if name == "throughput" and models:
         flag += ["--models", *models]
     if name == "time_to_accuracy_resnet20":
-        return _run_module("time_to_accuracy", ["--model", "resnet20", "--target", "0.92"], timeout)
+        return common.run_module("time_to_accuracy", ["--model", "resnet20", "--target", "0.92"],
+                                 timeout=timeout)
     if name == "profile":
         profiles = {}
         for model, arguments in PROFILE["quick" if quick else "full"]:
-            profiles[model] = _run_module("profile_ops", [model, *arguments, "--json"], timeout)
+            profiles[model] = common.run_module("profile_ops", [model, *arguments, "--json"],
+                                                timeout=timeout)
         return profiles
-    return _run_module(name, flag, timeout)
+    return common.run_module(name, flag, timeout=timeout)
 
 
 def main(argv=None) -> int:
@@ -106,6 +95,8 @@ def main(argv=None) -> int:
             "date": common.now(), "seconds": time.perf_counter() - started,
             "load_before": load_before, "load_after": common.load(), "data": data,
         }
+        if previous and previous.get("earlier"):
+            results["benchmarks"][name]["earlier"] = previous["earlier"]
     (out / "results").mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(results, indent=2) + "\n")
     chart = out / "results" / "throughput.png"

@@ -1,7 +1,7 @@
 """Training throughput (images/s, steady state): keras_cnns against plain PyTorch eager,
 against keras.applications, and across Keras backends.
 
-    python benchmarks/throughput.py [--quick]     # prints the JSON; run.py writes RESULTS.md
+    python -m benchmarks.throughput [--quick]   # prints the JSON; benchmarks.run writes RESULTS.md
 
 One long-lived worker process per contender (see `common.Worker`):
 
@@ -11,8 +11,11 @@ One long-lived worker process per contender (see `common.Worker`):
   `jit_compile=True` (XLA) as a second row;
 * `keras-jax`, `keras-torch`: keras_cnns on the other Keras backends (`jit_compile`
   "auto": XLA under JAX, eager under PyTorch);
-* `torch-eager`: the same architectures in plain PyTorch (`benchmarks/torch_models.py`),
-  NCHW and `channels_last`; the faster of the two is the reference.
+* `torch-eager`: the same architectures in plain PyTorch (`benchmarks/torch_models.py`:
+  torchvision's VGG-11, ResNet-50 and DenseNet classes configured to keras_cnns'
+  architecture, hand-written LeNet-5, two-tower AlexNet, GoogLeNet and CIFAR ResNet-20,
+  which torchvision does not have), NCHW and `channels_last`; the faster of the two is the
+  reference.
 
 Every contender trains the same architecture (trainable parameters counted in both
 frameworks and asserted equal), on the same resident batch (random images, fixed labels),
@@ -33,9 +36,7 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import common  # noqa: E402
+from benchmarks import common
 
 # name -> (registry name, options, input size, channels, batch, measured steps)
 PYTORCH_MODELS = {
@@ -170,7 +171,7 @@ def _torch_worker():
     import torch
     import torch.nn.functional as F
 
-    import torch_models
+    from benchmarks import torch_models
 
     common.pin_threads_in_process("torch")
     cache = {}
@@ -199,6 +200,7 @@ def _torch_worker():
             optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
             cache[key] = (model, optimizer, x, y, torch_models.count_trainable(model))
         model, optimizer, x, y, trainable = cache[key]
+        reference = torch_models.REFERENCES[spec["model"]]
 
         def step():
             optimizer.zero_grad(set_to_none=True)
@@ -223,6 +225,7 @@ def _torch_worker():
             "images_per_cpu_s": images / cpu,
             "step_s": wall / request["steps"],
             "trainable": trainable,
+            "reference": reference,
             "warmup_s": warmup_s,
             "loss": float(loss),
             "load_before": load_before,
@@ -237,11 +240,11 @@ def start_workers(names) -> dict:
     workers = {}
     for name in names:
         if name == "torch-eager":
-            workers[name] = common.Worker("throughput.py", name, env=common.pin_threads_env(os.environ))
+            workers[name] = common.Worker("throughput", name, env=common.pin_threads_env(os.environ))
         else:
             backend = KERAS_RUNNERS[name]
             workers[name] = common.Worker(
-                "throughput.py", name, env=common.pin_threads_env(os.environ, backend)
+                "throughput", name, env=common.pin_threads_env(os.environ, backend)
             )
     return workers
 
@@ -258,7 +261,9 @@ def _release(workers: dict, names=None, limit_mb: float = 2500) -> None:
 
 
 def _summary(samples: list[dict]) -> dict:
+    extra = {"reference": samples[0]["reference"]} if "reference" in samples[0] else {}
     return {
+        **extra,
         "images_per_s": common.median([s["images_per_s"] for s in samples]),
         "images_per_cpu_s": common.median([s["images_per_cpu_s"] for s in samples]),
         "best_images_per_s": max(s["images_per_s"] for s in samples),
@@ -286,7 +291,7 @@ def _contenders(spec, backends: bool):
 
 def run(quick: bool = False, rounds: int | None = None, only_models=None, log=None) -> dict:
     """Measure both tables; returns the JSON-serializable results."""
-    log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+    log = log or common.log
     rounds = rounds or (1 if quick else 3)
     models = QUICK_PYTORCH if quick else PYTORCH_MODELS
     ka_models = QUICK_KA if quick else KA_MODELS
@@ -333,6 +338,7 @@ def run(quick: bool = False, rounds: int | None = None, only_models=None, log=No
                 "registry": spec[0], "options": spec[1], "input": [spec[2], spec[2], spec[3]],
                 "batch": spec[4], "steps": spec[5], "trainable": counts["keras_cnns TF"],
                 "contenders": row, "pytorch_best": torch_best,
+                "pytorch_reference": row[torch_best]["reference"],
                 "ratio_tf": row["keras_cnns TF"]["images_per_s"] / row[torch_best]["images_per_s"],
                 "ratio_tf_xla": row["keras_cnns TF+XLA"]["images_per_s"] / row[torch_best]["images_per_s"],
                 "ratio_tf_cpu": row["keras_cnns TF"]["images_per_cpu_s"] / row[torch_best]["images_per_cpu_s"],
@@ -385,7 +391,7 @@ def main(argv=None) -> int:
         name = args.worker[0]
         common.serve(_torch_worker() if name == "torch-eager" else _keras_worker(KERAS_RUNNERS[name]))
         return 0
-    print(json.dumps(run(args.quick, args.rounds, args.models), indent=2))
+    common.print_result(run(args.quick, args.rounds, args.models))
     return 0
 
 

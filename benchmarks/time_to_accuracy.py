@@ -1,8 +1,8 @@
 """Time to accuracy: wall time of `keras_cnns.train` with the package's quick recipe until
 the Fashion-MNIST *test* accuracy first reaches a target.
 
-    python benchmarks/time_to_accuracy.py                 # LeNet-5 (modern) to 90 %
-    python benchmarks/time_to_accuracy.py --quick         # 4,096 images, 1 epoch, 50 %
+    python -m benchmarks.time_to_accuracy               # LeNet-5 (modern) to 90 %
+    python -m benchmarks.time_to_accuracy --quick       # 4,096 images, 1 epoch, 50 %
 
 `keras_cnns.train(model, "fashion_mnist", recipe="quick", ...)` runs exactly as
 `keras-cnns train` does; a callback evaluates the test split after every epoch (the same
@@ -20,15 +20,11 @@ the throughput benchmark) into the time of one epoch and of the quick recipe's e
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import common  # noqa: E402
+from benchmarks import common
 
 FULL = {"model": "lenet5", "options": {"variant": "modern"}, "target": 0.90, "limit": None, "epochs": None}
 QUICK = {"model": "lenet5", "options": {"variant": "modern"}, "target": 0.50, "limit": 4096, "epochs": 1}
@@ -113,7 +109,7 @@ def main(argv=None) -> int:
         spec.update(model=args.model, options={})
     if args.target:
         spec["target"] = args.target
-    print(json.dumps(run(**spec), indent=2))
+    common.print_result(run(**spec))
     return 0
 
 

@@ -1,25 +1,39 @@
-"""The benchmarked architectures written in plain PyTorch (eager), for the reference timings.
+"""The benchmarked architectures in plain PyTorch (eager), for the reference timings.
 
 Each builder returns an `nn.Module` with exactly the trainable parameters of the keras_cnns
 model of the same name and options (`benchmarks/throughput.py` counts both and refuses to
 compare when they differ), taking NCHW images and returning logits (the Keras models end
-in a softmax; the losses differ only in where the softmax is taken). Written for this
-benchmark only: the package itself does not depend on PyTorch.
+in a softmax; the losses differ only in where the softmax is taken). The package itself
+does not depend on PyTorch.
+
+torchvision's definitions (0.28.0, imported through `benchmarks.torchvision_shim`) where
+torchvision has the architecture keras_cnns builds by default, configured to be that
+architecture:
+
+- `vgg11`: `torchvision.models.vgg11`, with the first fc reading the flattened last
+  feature map (keras_cnns' VGG has no adaptive pooling to 7x7);
+- `resnet50`: `torchvision.models.resnet50` as it is ("v1.5", keras_cnns' default: no
+  conv bias, stride on the 3x3);
+- `densenet_bc100`: `torchvision.models.DenseNet(growth_rate=12, block_config=(16, 16, 16),
+  num_init_features=24, bn_size=4)` with the CIFAR stem (one 3x3 convolution) in place of
+  the ImageNet one: BN-ReLU-conv1x1(4k)-BN-ReLU-conv3x3(k) dense layers, compression 0.5.
+
+Written here, because torchvision has no such architecture:
 
 - `lenet5(variant="paper")`: scaled tanh, trainable subsampling, the C3 connection table
   (a dense kernel assembled from the table's weights, as `ConnectionTableConv2D` does),
   the fixed Euclidean RBF output; `variant="modern"`: ReLU, max pooling, dense output.
 - `alexnet`: the paper's two-tower layout (groups=2 in conv2/4/5), LRN after conv1 and
   conv2 (PyTorch's `LocalResponseNorm` divides alpha by the window size, so alpha=5e-4
-  here is the paper's 1e-4), overlapping 3x3/2 max pooling, fc 4096-4096.
-- `vgg11`: configuration A, fc 4096-4096, dropout 0.5.
+  here is the paper's 1e-4), overlapping 3x3/2 max pooling, fc 4096-4096 (torchvision's
+  AlexNet is the one-tower 64-192-384-256-256 network without LRN).
 - `googlenet`: Table 1 of Szegedy et al., conv biases, true 5x5 branches, LRN (Caffe's
-  k=1), no batch normalization and no auxiliary heads (keras_cnns' defaults).
-- `resnet20`: option A shortcuts (subsampled, zero-padded identity), post-activation.
-- `resnet50`: torchvision's layout ("v1.5", keras_cnns' default: no conv bias, stride on
-  the 3x3).
-- `densenet_bc100`: BN-ReLU-conv1x1(4k)-BN-ReLU-conv3x3(k) dense layers, k=12,
-  compression 0.5, stem of 2k channels.
+  k=1), no batch normalization and no auxiliary heads (keras_cnns' defaults; torchvision's
+  GoogLeNet has batch normalization, 3x3 kernels in its "5x5" branches and no LRN).
+- `resnet20`: CIFAR ResNet with option A shortcuts (subsampled, zero-padded identity),
+  post-activation.
+
+Batch normalization everywhere uses Keras' moving-average momentum (PyTorch's 0.01).
 """
 
 from __future__ import annotations
@@ -139,31 +153,6 @@ class AlexNet(nn.Module):
         return self.classifier(self.features(x))
 
 
-# -------------------------------------------------------------------------------- VGG
-class VGG(nn.Module):
-    CONFIG_A = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M")
-
-    def __init__(self, num_classes: int = 10, input_size: int = 32, config=CONFIG_A):
-        super().__init__()
-        layers, channels = [], 3
-        for item in config:
-            if item == "M":
-                layers.append(nn.MaxPool2d(2, 2))
-            else:
-                layers += [nn.Conv2d(channels, item, 3, padding=1), nn.ReLU(inplace=True)]
-                channels = item
-        self.features = nn.Sequential(*layers)
-        flat = channels * (input_size // 32) ** 2
-        self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Linear(flat, 4096), nn.ReLU(inplace=True), nn.Dropout(0.5),
-            nn.Linear(4096, 4096), nn.ReLU(inplace=True), nn.Dropout(0.5),
-            nn.Linear(4096, num_classes),
-        )
-
-    def forward(self, x):
-        return self.classifier(self.features(x))
-
-
 # -------------------------------------------------------------------------- GoogLeNet
 def _conv_relu(cin: int, cout: int, kernel: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, kernel, stride, padding=kernel // 2), nn.ReLU(inplace=True))
@@ -257,97 +246,75 @@ class ResNetCifar(nn.Module):
         return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
 
 
-class Bottleneck(nn.Module):
-    def __init__(self, cin: int, width: int, stride: int):
-        super().__init__()
-        cout = width * 4
-        self.conv1, self.bn1 = nn.Conv2d(cin, width, 1, bias=False), _bn(width)
-        self.conv2, self.bn2 = nn.Conv2d(width, width, 3, stride, 1, bias=False), _bn(width)
-        self.conv3, self.bn3 = nn.Conv2d(width, cout, 1, bias=False), _bn(cout)
-        self.projection = None
-        if stride != 1 or cin != cout:
-            self.projection = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), _bn(cout))
+# --------------------------------------------------- torchvision's, configured to match
+def _torchvision_models():
+    from benchmarks.torchvision_shim import import_torchvision
 
-    def forward(self, x):
-        shortcut = x if self.projection is None else self.projection(x)
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = F.relu(self.bn2(self.conv2(out)))
-        return F.relu(self.bn3(self.conv3(out)) + shortcut)
+    return import_torchvision().models
 
 
-class ResNet50(nn.Module):
-    def __init__(self, num_classes: int = 10, stage_blocks=(3, 4, 6, 3)):
-        super().__init__()
-        self.stem = nn.Sequential(
-            nn.Conv2d(3, 64, 7, 2, 3, bias=False), _bn(64), nn.ReLU(inplace=True),
-            nn.MaxPool2d(3, 2, 1),
-        )
-        blocks, channels = [], 64
-        for stage, (count, width) in enumerate(zip(stage_blocks, (64, 128, 256, 512))):
-            for block in range(count):
-                stride = 2 if stage > 0 and block == 0 else 1
-                blocks.append(Bottleneck(channels, width, stride))
-                channels = width * 4
-        self.blocks = nn.Sequential(*blocks)
-        self.fc = nn.Linear(channels, num_classes)
-
-    def forward(self, x):
-        x = self.blocks(self.stem(x))
-        return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
+def _keras_batch_norm_momentum(model: nn.Module) -> nn.Module:
+    """Every BatchNorm2d with Keras' moving-average momentum (as `_bn`)."""
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.momentum = 0.01
+    return model
 
 
-# --------------------------------------------------------------------------- DenseNet
-class DenseLayer(nn.Module):
-    def __init__(self, cin: int, growth: int):
-        super().__init__()
-        self.bn1, self.conv1 = _bn(cin), nn.Conv2d(cin, 4 * growth, 1, bias=False)
-        self.bn2, self.conv2 = _bn(4 * growth), nn.Conv2d(4 * growth, growth, 3, 1, 1, bias=False)
-
-    def forward(self, x):
-        out = self.conv1(F.relu(self.bn1(x)))
-        out = self.conv2(F.relu(self.bn2(out)))
-        return torch.cat([x, out], 1)
+def vgg11(num_classes: int = 10, input_size: int = 32) -> nn.Module:
+    """torchvision's VGG-11 (configuration A, fc 4096-4096, dropout 0.5) with the classifier
+    reading the flattened last feature map, as keras_cnns' VGG does: torchvision's
+    `AdaptiveAvgPool2d((7, 7))` (which would copy a 1x1 map of a 32x32 input 49 times into
+    a 25,088-wide first fc) is removed and the first fc sized for the map."""
+    model = _torchvision_models().vgg11(num_classes=num_classes)
+    model.avgpool = nn.Identity()
+    model.classifier[0] = nn.Linear(512 * (input_size // 32) ** 2, 4096)
+    return model
 
 
-class Transition(nn.Module):
-    def __init__(self, cin: int, cout: int):
-        super().__init__()
-        self.bn, self.conv = _bn(cin), nn.Conv2d(cin, cout, 1, bias=False)
-
-    def forward(self, x):
-        return F.avg_pool2d(self.conv(F.relu(self.bn(x))), 2)
+def resnet50(num_classes: int = 10) -> nn.Module:
+    """torchvision's ResNet-50 (v1.5: stride on the 3x3, no conv bias), as it is."""
+    return _keras_batch_norm_momentum(_torchvision_models().resnet50(num_classes=num_classes))
 
 
-class DenseNetBC(nn.Module):
-    def __init__(self, depth: int = 100, growth: int = 12, num_classes: int = 10):
-        super().__init__()
-        n = (depth - 4) // 6
-        channels = 2 * growth
-        layers = [nn.Conv2d(3, channels, 3, 1, 1, bias=False)]
-        for block in range(3):
-            for _ in range(n):
-                layers.append(DenseLayer(channels, growth))
-                channels += growth
-            if block < 2:
-                layers.append(Transition(channels, channels // 2))
-                channels //= 2
-        layers += [_bn(channels), nn.ReLU(inplace=True)]
-        self.features = nn.Sequential(*layers)
-        self.fc = nn.Linear(channels, num_classes)
-
-    def forward(self, x):
-        return self.fc(F.adaptive_avg_pool2d(self.features(x), 1).flatten(1))
+def densenet_bc(depth: int = 100, growth: int = 12, num_classes: int = 10) -> nn.Module:
+    """torchvision's `DenseNet` class as DenseNet-BC for CIFAR (Huang et al., Table 2): three
+    dense blocks of (depth - 4) / 6 bottleneck layers (BN-ReLU-conv1x1(4k)-BN-ReLU-conv3x3(k)),
+    transitions with compression 0.5, 2k channels from the stem, final BN-ReLU, global
+    average pooling. torchvision's ImageNet stem (7x7/2 conv, BN, ReLU, 3x3/2 max pooling)
+    becomes the CIFAR one: a single 3x3 convolution."""
+    n = (depth - 4) // 6
+    model = _torchvision_models().DenseNet(
+        growth_rate=growth, block_config=(n, n, n), num_init_features=2 * growth, bn_size=4,
+        num_classes=num_classes,
+    )
+    model.features.conv0 = nn.Conv2d(3, 2 * growth, 3, 1, 1, bias=False)
+    for name in ("norm0", "relu0", "pool0"):
+        setattr(model.features, name, nn.Identity())
+    return _keras_batch_norm_momentum(model)
 
 
 BUILDERS = {
     "lenet5": lambda size, classes, **o: LeNet5(classes, variant=o.get("variant", "paper")),
     "alexnet": lambda size, classes, **o: AlexNet(classes, size),
-    "vgg11": lambda size, classes, **o: VGG(classes, size),
+    "vgg11": lambda size, classes, **o: vgg11(classes, size),
     "googlenet": lambda size, classes, **o: GoogLeNet(classes),
     "resnet20": lambda size, classes, **o: ResNetCifar(20, classes),
-    "resnet50": lambda size, classes, **o: ResNet50(classes),
-    "densenet_bc100": lambda size, classes, **o: DenseNetBC(100, 12, classes),
+    "resnet50": lambda size, classes, **o: resnet50(classes),
+    "densenet_bc100": lambda size, classes, **o: densenet_bc(100, 12, classes),
 }
+
+# Where each PyTorch reference comes from (recorded with each throughput row).
+REFERENCES = {
+    "lenet5": "hand-written",
+    "alexnet": "hand-written (two towers, LRN)",
+    "vgg11": "torchvision.models.vgg11, fc on the flattened feature map",
+    "googlenet": "hand-written (paper: biases, 5x5, LRN, no BN)",
+    "resnet20": "hand-written (CIFAR, option A)",
+    "resnet50": "torchvision.models.resnet50",
+    "densenet_bc100": "torchvision.models.DenseNet, CIFAR stem",
+}
+assert set(REFERENCES) == set(BUILDERS)
 
 
 def build(name: str, input_size: int, num_classes: int = 10, **options) -> nn.Module:

@@ -1,6 +1,7 @@
-"""The benchmark scripts keep working: `python benchmarks/run.py --quick` runs every
-benchmark with small settings and writes RESULTS.md, the JSON and the chart, with every
-table filled with positive, finite figures."""
+"""The benchmarks keep working: `python -m benchmarks.run --quick` (the one harness) runs
+every benchmark with small settings and writes RESULTS.md, the JSON and the chart, with every
+table filled with positive, finite figures; and the committed results hold every figure
+RESULTS.md and the README cite."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TABLES = ("throughput", "optimizations", "profile", "inference", "memory", "time_to_accuracy")
+TABLES = ("throughput", "optimizations", "profile", "pipeline", "inference", "memory",
+          "time_to_accuracy")
 # The figures a table reports: every one of them, wherever it sits in the JSON, must be a
 # positive finite number.
 FIGURE_KEYS = {
@@ -24,20 +26,22 @@ FIGURE_KEYS = {
     "op_seconds_per_step", "size_bytes", "images_per_s_batch32", "peak_rss_mb", "peak_step_mb",
     "step_s", "ratio_peak_step", "ratio_peak_rss", "ratio_time", "train_seconds_to_target",
     "run_wall_seconds", "trainable", "parameters",
+    # the input pipeline: images per epoch, each feed's rates (every round's too), ratios
+    "images", "arrays", "resident", "pipeline", "pipeline+aug", "ratio_median", "ratio_best",
 }
 
 
-def _figures(node, path=""):
-    """(path, value) of every figure below `node`."""
+def _figures(node, path="", figure=False):
+    """(path, value) of every figure below `node`; `figure`: `node` sits under a figure key
+    (a list of figures, such as every round's rate)."""
     if isinstance(node, dict):
         for key, value in node.items():
-            if key in FIGURE_KEYS and not isinstance(value, (dict, list)):
-                yield f"{path}.{key}", value
-            else:
-                yield from _figures(value, f"{path}.{key}")
+            yield from _figures(value, f"{path}.{key}", key in FIGURE_KEYS)
     elif isinstance(node, list):
         for index, value in enumerate(node):
-            yield from _figures(value, f"{path}[{index}]")
+            yield from _figures(value, f"{path}[{index}]", figure)
+    elif figure:
+        yield path, node
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +50,7 @@ def quick_run(tmp_path_factory):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--out", str(out)],
+        [sys.executable, "-m", "benchmarks.run", "--quick", "--out", str(out)],
         capture_output=True, text=True, env=env, cwd=ROOT, timeout=900,
     )
     seconds = time.perf_counter() - started
@@ -62,7 +66,8 @@ def test_every_table_is_written(quick_run):
     markdown = (out / "RESULTS.md").read_text()
     for heading in ("keras_cnns against plain PyTorch eager", "across Keras backends",
                     "against keras.applications", "changes, predicted and measured",
-                    "Where a training step's time goes", "Inference: latency and size",
+                    "Where a training step's time goes", "Input pipeline: `build_pipeline`",
+                    "Inference: latency and size",
                     "plain against memory-efficient", "Time to accuracy"):
         assert heading in markdown
     assert (out / "results" / "throughput.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -105,5 +110,36 @@ def test_comparisons_are_like_for_like(quick_run):
         assert formats["tflite_int8"]["size_bytes"] < formats["tflite_float32"]["size_bytes"]
     # The memory-efficient DenseNet needs less memory for a step than the plain one.
     assert results["benchmarks"]["memory"]["data"]["ratio_peak_step"] > 1.0
+    # The input pipeline is measured against the same model fed from memory.
+    pipeline = results["benchmarks"]["pipeline"]["data"]["onednn"]
+    assert pipeline["1"], "no pipeline measurement with oneDNN on"
+    for per_model in pipeline.values():
+        for row in per_model.values():
+            assert row["ratio_cpu"] > 0 and set(row["rates"]) == set(row["cpu_rates"]) == {
+                "arrays", "resident", "pipeline", "pipeline+aug"}
     tta = results["benchmarks"]["time_to_accuracy"]["data"]
     assert tta["reached"] and tta["final_test_accuracy"] >= tta["target"]
+
+
+def test_committed_results_hold_every_section(monkeypatch):
+    """The committed JSON holds every benchmark's figures (the input pipeline and the
+    memory-efficient DenseNet included), RESULTS.md is the report of exactly that JSON, and
+    no benchmark writes a results file of its own any more."""
+    monkeypatch.syspath_prepend(str(ROOT))  # `benchmarks` is the repository's, not installed
+    from benchmarks import report
+
+    results = json.loads((ROOT / "benchmarks" / "results" / "benchmarks.json").read_text())
+    assert set(TABLES) <= set(results["benchmarks"])
+    for name in TABLES:
+        entries = [results["benchmarks"][name], *results["benchmarks"][name].get("earlier", [])]
+        for entry in entries:
+            figures = list(_figures(entry["data"]))
+            assert figures, f"{name} has no figures"
+            for path, value in figures:
+                assert isinstance(value, (int, float)) and math.isfinite(value) and value > 0, (
+                    f"{name}{path} = {value!r}"
+                )
+    expected = report.markdown(results, chart_path="results/throughput.png")
+    assert (ROOT / "benchmarks" / "RESULTS.md").read_text() == expected
+    assert sorted(p.name for p in (ROOT / "benchmarks" / "results").iterdir()
+                  if p.is_file()) == ["benchmarks.json", "throughput.png"]
