@@ -2,6 +2,7 @@
 reproducibility, NaN handling and bad inputs."""
 
 import json
+import warnings
 
 import keras
 import numpy as np
@@ -110,6 +111,14 @@ def test_bad_inputs(kwargs, error, match, tmp_path):
 def test_resume_folder_that_is_not_a_run(tmp_path):
     with pytest.raises(ValueError, match="is not a run folder"):
         train(resume=tmp_path)
+
+
+def test_short_run_is_quiet_about_shuffle(tmp_path):
+    # The pipeline shuffles; Keras warns when `fit` gets `shuffle=True` with a tf.data input.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train("lenet5", "fashion_mnist", runs_dir=tmp_path, **{**QUICK, "epochs": 1, "limit": 128})
+    assert not [w for w in caught if "shuffle" in str(w.message)]
 
 
 def test_top_level_train_is_the_training_api():

@@ -40,6 +40,18 @@ def test_every_family_has_a_hypermodel():
     assert set(HYPERMODELS) == set(keras_cnns.list_families())
 
 
+def test_hypermodels_come_from_the_model_registry():
+    # Every registered family has a hypermodel, in the registry's order, each class
+    # naming its own family; errors list the same families.
+    assert list(HYPERMODELS) == keras_cnns.list_families()
+    for family, hypermodel_class in HYPERMODELS.items():
+        assert hypermodel_class.family == family
+        assert get_hypermodel_class(family.upper()) is hypermodel_class
+    with pytest.raises(ValueError) as err:
+        get_hypermodel_class("transformer")
+    assert str(err.value).endswith(f"Families that can be tuned: {', '.join(keras_cnns.list_families())}.")
+
+
 @pytest.mark.parametrize("family", sorted(HYPERMODELS))
 def test_random_configurations_build_and_compile(family):
     hypermodel = HYPERMODELS[family](10, SHAPE, epochs=2, train_examples=100, ranges=CHEAP.get(family))

@@ -1,4 +1,5 @@
-"""Training: paper recipes, strategies, `train()` and its run folders."""
+"""Training: paper recipes, the training assembly (`assembly`: build for the data, compile
+for a recipe, datasets), strategies, `train()` and its run folders."""
 
 from keras_cnns.training.recipes import PAPER, Recipe, get_recipe
 from keras_cnns.training.strategies import make_strategy

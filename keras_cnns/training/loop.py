@@ -19,7 +19,7 @@ def _per_example_losses(model: keras.Model, labels, predictions):
     """Weighted sum over outputs of the compiled losses, one value per example."""
     losses = model.loss
     if isinstance(predictions, dict):
-        weights = model._compile_loss._user_loss_weights or {}  # noqa: SLF001
+        weights = (model.get_compile_config() or {}).get("loss_weights") or {}
         total = 0.0
         for name, prediction in predictions.items():
             fn = losses[name] if isinstance(losses, dict) else losses
@@ -155,19 +155,7 @@ def fit(
     history = []
     for epoch in range(initial_epoch, epochs):
         callback_list.on_epoch_begin(epoch)
-        totals = {"loss_sum": 0.0, "correct": 0.0, "count": 0.0}
-        for index in range(steps_per_epoch):
-            batch = next(batches, None)
-            if batch is None:
-                break
-            callback_list.on_train_batch_begin(index)
-            result = train_step(batch)
-            for key, value in result.items():
-                totals[key] += float(value)
-            batch_logs = _summarize(result, accuracy_name)
-            callback_list.on_train_batch_end(index, batch_logs)
-            if model.stop_training:
-                break
+        totals = _train_epoch(model, batches, train_step, callback_list, steps_per_epoch, accuracy_name)
         logs = _summarize(totals, accuracy_name)
         if validation_dataset is not None and not model.stop_training:
             logs.update(
@@ -184,6 +172,23 @@ def fit(
             break
     callback_list.on_train_end()
     return history
+
+
+def _train_epoch(model, batches, train_step, callback_list, steps_per_epoch: int, accuracy_name: str) -> dict:
+    """Up to `steps_per_epoch` steps on the next batches; the summed loss, hits and count."""
+    totals = {"loss_sum": 0.0, "correct": 0.0, "count": 0.0}
+    for index in range(steps_per_epoch):
+        batch = next(batches, None)
+        if batch is None:
+            break
+        callback_list.on_train_batch_begin(index)
+        result = train_step(batch)
+        for key, value in result.items():
+            totals[key] += float(value)
+        callback_list.on_train_batch_end(index, _summarize(result, accuracy_name))
+        if model.stop_training:
+            break
+    return totals
 
 
 def barrier(strategy: tf.distribute.Strategy) -> None:

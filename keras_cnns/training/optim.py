@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from keras_cnns import optimizers
+from keras_cnns.optimizers import SGD
 from keras_cnns.schedules import RecipeSchedule
 from keras_cnns.training.recipes import Recipe
 
@@ -27,7 +27,7 @@ def make_optimizer(recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Opt
     clip = {"clipnorm": recipe.clipnorm} if recipe.clipnorm else {}
     if recipe.optimizer == "sgd":
         # keras_cnns' SGD: Keras' optimizer with a fused momentum update on TensorFlow.
-        return optimizers.SGD(
+        return SGD(
             schedule, momentum=recipe.momentum, nesterov=recipe.nesterov, **clip
         )
     if recipe.optimizer == "rmsprop":

@@ -89,6 +89,13 @@ class Recipe:
         overrides = {k: _coerce(k, v) for k, v in overrides.items()}
         return dataclasses.replace(self, **overrides)
 
+    def for_channels(self, channels: int) -> "Recipe":
+        """The recipe for images of `channels` channels: AlexNet's colour augmentation
+        (`pca_color`) is defined on RGB, so images that are not RGB skip it."""
+        if channels == 3 or "pca_color" not in self.augmentation:
+            return self
+        return self.replace(augmentation=tuple(a for a in self.augmentation if a != "pca_color"))
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 

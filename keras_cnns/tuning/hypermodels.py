@@ -5,9 +5,12 @@ Each hypermodel declares its knobs as a table (`Knob` rows): the family's own op
 recipe's (`optimizer`, `learning_rate`, `weight_decay`, `label_smoothing`,
 `augmentation_strength`). `build(hp)` builds the network with the family's public
 builder (`keras_cnns.get_model`, `keras_cnns.vgg`, `keras_cnns.resnet_cifar`, ...) and
-compiles it with the training code's optimizer, schedule, loss and weight decay
-(`keras_cnns.training.optim`); `fit(hp, model, data, validation_data=...)` feeds it
-through `keras_cnns.data.build_pipeline` with the recipe's augmentation.
+compiles it for the trial's recipe, and `fit(hp, model, data, validation_data=...)` feeds
+it the recipe's datasets, both through the training assembly that `keras_cnns.train` uses
+(`keras_cnns.training.assembly`).
+
+`HYPERMODELS` maps every registered model family (`keras_cnns.models.list_families()`,
+in that order) to its hypermodel: each class names its `family` and registers itself.
 
     hypermodel = ResNetHyperModel(num_classes=10, input_shape=(28, 28, 1),
                                   fixed={"preactivation": True},
@@ -20,6 +23,8 @@ through `keras_cnns.data.build_pipeline` with the recipe's augmentation.
 
 from __future__ import annotations
 
+import difflib
+import functools
 import math
 from typing import Any, Callable, Sequence
 
@@ -28,17 +33,16 @@ import keras_tuner as kt
 import numpy as np
 import tensorflow as tf
 
-import keras_cnns
-from keras_cnns.data import DataSplit, build_pipeline, from_arrays
-from keras_cnns.models import auxiliary
-from keras_cnns.models.common import InputTooSmallError
+from keras_cnns.data import DataSplit, from_arrays
+from keras_cnns.models import auxiliary, get_model, list_families
 from keras_cnns.models.densenet import CIFAR as DENSENET_CIFAR
 from keras_cnns.models.densenet import IMAGENET as DENSENET_IMAGENET
-from keras_cnns.models.resnet import IMAGENET_DEPTHS, LAYOUTS, SHORTCUT_OPTIONS
+from keras_cnns.models.densenet import densenet_cifar
+from keras_cnns.models.resnet import IMAGENET_DEPTHS, LAYOUTS, SHORTCUT_OPTIONS, resnet_cifar
 from keras_cnns.models.vgg import CONFIGS as VGG_CONFIGS
-from keras_cnns.training.optim import apply_weight_decay, make_loss, make_optimizer
+from keras_cnns.models.vgg import vgg
+from keras_cnns.training.assembly import build_for_data, compile_for_recipe, make_dataset
 from keras_cnns.training.recipes import OPTIMIZERS, Recipe, get_recipe
-from keras_cnns.training.train import choose_fit_input
 from keras_cnns.tuning.space import Knob, SearchSpace
 from keras_cnns.validation import check_image_shape, check_positive_int
 
@@ -85,6 +89,7 @@ class CNNHyperModel(kt.HyperModel):
         verbose: Keras' progress setting for `fit`.
     """
 
+    #: The model family (`keras_cnns.models.list_families()`) of a concrete hypermodel.
     family: str = ""
 
     def __init__(
@@ -135,10 +140,7 @@ class CNNHyperModel(kt.HyperModel):
         overrides = {"epochs": self.epochs}
         if self.batch_size is not None:
             overrides["batch_size"] = self.batch_size
-        recipe = get_recipe(self.recipe_model(), "quick", **overrides)
-        if self.input_shape[-1] != 3 and "pca_color" in recipe.augmentation:
-            # AlexNet's colour augmentation is defined on RGB: grey images skip it.
-            recipe = recipe.replace(augmentation=tuple(a for a in recipe.augmentation if a != "pca_color"))
+        recipe = get_recipe(self.recipe_model(), "quick", **overrides).for_channels(self.input_shape[-1])
         if self.train_examples is None:
             recipe = recipe.replace(lr_boundaries=(), lr_multipliers=(1.0,), lr_decay_epochs=0.0)
         return recipe
@@ -193,17 +195,8 @@ class CNNHyperModel(kt.HyperModel):
         values = self.space.values(hp)
         recipe = self.recipe(values)
         builder, options = self.builder(values)
-        options = {**recipe.model_options, **options}
-        model = build_fitted(builder, self.input_shape, self.num_classes, options)
-        apply_weight_decay(model, recipe.weight_decay)
-        loss = make_loss(recipe)
-        outputs = auxiliary.output_names(model)
-        model.compile(
-            optimizer=make_optimizer(recipe, self.steps_per_epoch(recipe)),
-            **auxiliary.loss_config(model, loss, aux_weight=recipe.aux_loss_weight),
-            metrics={auxiliary.MAIN_OUTPUT: ["accuracy"]} if outputs else ["accuracy"],
-        )
-        return model
+        model, _ = build_for_data(builder, self.input_shape, self.num_classes, {**recipe.model_options, **options})
+        return compile_for_recipe(model, recipe, self.steps_per_epoch(recipe))
 
     # ------------------------------------------------------------------ fit
     def fit(self, hp: kt.HyperParameters, model: keras.Model, x: Any, y: Any = None, *,
@@ -229,21 +222,11 @@ class CNNHyperModel(kt.HyperModel):
 
     def pipeline(self, data: DataSplit, model: keras.Model, recipe: Recipe, *, training: bool,
                  strength: float = 1.0) -> tf.data.Dataset:
-        """The batches a configuration trains or validates on."""
-        ds = build_pipeline(
-            data, input_shape=self.input_shape, batch_size=recipe.batch_size, training=training,
-            augmentation=recipe.augmentation if training else None,
-            normalization=recipe.normalization, seed=self.seed, augmentation_strength=strength,
+        """The batches a configuration trains or validates on (as `keras_cnns.train`'s)."""
+        return make_dataset(
+            data, model, recipe, input_shape=self.input_shape, num_classes=self.num_classes,
+            training=training, seed=self.seed, augmentation_strength=strength,
         )
-        one_hot = recipe.label_smoothing > 0
-        num_classes = self.num_classes
-
-        def labels(images, y):
-            if one_hot:
-                y = tf.one_hot(tf.cast(y, tf.int32), num_classes)
-            return images, auxiliary.repeat_targets(model, y)
-
-        return ds.map(labels)
 
 
 class MainOutputMetrics(keras.callbacks.Callback):
@@ -264,6 +247,23 @@ class MainOutputMetrics(keras.callbacks.Callback):
 
 
 # ---------------------------------------------------------------------- families
+_REGISTERED: dict[str, type[CNNHyperModel]] = {}
+
+
+def _register(cls: type[CNNHyperModel]) -> type[CNNHyperModel]:
+    """Make `cls` the hypermodel of its `family` (a family of the model registry)."""
+    if cls.family not in list_families():
+        raise ValueError(
+            f"{cls.__name__}.family = {cls.family!r} is not a registered model family; "
+            f"registered: {', '.join(list_families())}."
+        )
+    if cls.family in _REGISTERED:
+        raise ValueError(f"The family {cls.family!r} already has a hypermodel: {_REGISTERED[cls.family].__name__}.")
+    _REGISTERED[cls.family] = cls
+    return cls
+
+
+@_register
 class LeNetHyperModel(CNNHyperModel):
     """LeNet-5: the paper's network or the modern one, and the modern one's activation
     and pooling (LeCun et al. 1998; the seed's sigmoid/tanh/ReLU and max/average)."""
@@ -286,9 +286,10 @@ class LeNetHyperModel(CNNHyperModel):
 
     def builder(self, values):
         options = {k: values[k] for k in ("variant", "activation", "subsampling") if k in values}
-        return keras_cnns.lenet5, options
+        return functools.partial(get_model, "lenet5"), options
 
 
+@_register
 class AlexNetHyperModel(CNNHyperModel):
     """AlexNet: the two-tower paper network or the single tower, LRN, dropout."""
 
@@ -306,9 +307,10 @@ class AlexNetHyperModel(CNNHyperModel):
         ]
 
     def builder(self, values):
-        return keras_cnns.alexnet, {k: values[k] for k in ("variant", "lrn", "dropout")}
+        return functools.partial(get_model, "alexnet"), {k: values[k] for k in ("variant", "lrn", "dropout")}
 
 
+@_register
 class VGGHyperModel(CNNHyperModel):
     """VGG: the configurations A-E of Table 1, batch normalization, dropout."""
 
@@ -328,9 +330,10 @@ class VGGHyperModel(CNNHyperModel):
     def builder(self, values):
         config = values["config"]
         options = {k: values[k] for k in ("batch_norm", "dropout")}
-        return (lambda **kwargs: keras_cnns.vgg(config, **kwargs)), options
+        return functools.partial(vgg, config), options
 
 
+@_register
 class GoogLeNetHyperModel(CNNHyperModel):
     """GoogLeNet: auxiliary classifiers and their loss weight, batch norm, dropout."""
 
@@ -350,9 +353,10 @@ class GoogLeNetHyperModel(CNNHyperModel):
         ]
 
     def builder(self, values):
-        return keras_cnns.googlenet, {k: values[k] for k in ("aux_logits", "batch_norm", "dropout")}
+        return functools.partial(get_model, "googlenet"), {k: values[k] for k in ("aux_logits", "batch_norm", "dropout")}
 
 
+@_register
 class InceptionHyperModel(CNNHyperModel):
     """Inception v2 (BN-Inception) or v3, v3's auxiliary classifier and its weight, dropout."""
 
@@ -376,8 +380,7 @@ class InceptionHyperModel(CNNHyperModel):
         options = {"dropout": values["dropout"]}
         if values["model"] == "inception_v3":
             options["aux_logits"] = values["aux_logits"]
-        name = values["model"]
-        return (lambda **kwargs: keras_cnns.get_model(name, **kwargs)), options
+        return functools.partial(get_model, values["model"]), options
 
 
 class _TwoScaleHyperModel(CNNHyperModel):
@@ -400,6 +403,7 @@ class _TwoScaleHyperModel(CNNHyperModel):
         super().__init__(num_classes, shape, **kwargs)
 
 
+@_register
 class ResNetHyperModel(_TwoScaleHyperModel):
     """ResNet: CIFAR depth 6n+2, shortcut option, pre-activation, stochastic depth; or the
     ImageNet depths 18-152 and layouts (`keras_v2` is pre-activation).
@@ -443,11 +447,12 @@ class ResNetHyperModel(_TwoScaleHyperModel):
         depth = int(values["depth"])
         if self.variant == "cifar":
             options["preactivation"] = values["preactivation"]
-            return (lambda **kwargs: keras_cnns.resnet_cifar(depth, **kwargs)), options
+            return functools.partial(resnet_cifar, depth), options
         options["layout"] = values["layout"]
-        return (lambda **kwargs: keras_cnns.get_model(f"resnet{depth}", **kwargs)), options
+        return functools.partial(get_model, f"resnet{depth}"), options
 
 
+@_register
 class DenseNetHyperModel(_TwoScaleHyperModel):
     """DenseNet: CIFAR depth, growth rate k, bottleneck (B), compression (C), dropout; or
     the ImageNet depths 121-264.
@@ -485,21 +490,18 @@ class DenseNetHyperModel(_TwoScaleHyperModel):
         if self.variant == "cifar":
             options = {k: values[k] for k in ("growth_rate", "bottleneck", "dropout")}
             options["compression"] = float(values["compression"])
-            return (lambda **kwargs: keras_cnns.densenet_cifar(depth, **kwargs)), options
-        return (lambda **kwargs: keras_cnns.get_model(f"densenet{depth}", **kwargs)), {"dropout": values["dropout"]}
+            return functools.partial(densenet_cifar, depth), options
+        return functools.partial(get_model, f"densenet{depth}"), {"dropout": values["dropout"]}
 
 
+#: family -> hypermodel class, in the order of `keras_cnns.models.list_families()`.
 HYPERMODELS: dict[str, type[CNNHyperModel]] = {
-    cls.family: cls
-    for cls in (LeNetHyperModel, AlexNetHyperModel, VGGHyperModel, GoogLeNetHyperModel,
-                InceptionHyperModel, ResNetHyperModel, DenseNetHyperModel)
+    family: _REGISTERED[family] for family in list_families() if family in _REGISTERED
 }
 
 
 def get_hypermodel_class(family: str) -> type[CNNHyperModel]:
     """The hypermodel of `family`; unknown names get close matches suggested."""
-    import difflib
-
     if not isinstance(family, str):
         raise TypeError(f"`family` must be a string; received {family!r}.")
     key = family.strip().lower()
@@ -513,16 +515,6 @@ def get_hypermodel_class(family: str) -> type[CNNHyperModel]:
 
 
 # ---------------------------------------------------------------------- helpers
-def build_fitted(builder: Callable[..., keras.Model], input_shape, num_classes: int, options: dict) -> keras.Model:
-    """Build at `input_shape`; when the network needs a larger input, adapt it inside the
-    model (pad or resize, `keras_cnns.training.train.choose_fit_input`) as training does."""
-    try:
-        return builder(num_classes=num_classes, input_shape=tuple(input_shape), **options)
-    except InputTooSmallError as err:
-        fit_input = choose_fit_input(err.min_size, input_shape)
-    return builder(num_classes=num_classes, input_shape=tuple(input_shape), fit_input=fit_input, **options)
-
-
 def _as_split(x: Any, y: Any, split: str) -> DataSplit:
     if isinstance(x, DataSplit):
         return x

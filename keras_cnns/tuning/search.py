@@ -37,9 +37,10 @@ import keras
 import keras_tuner as kt
 import tensorflow as tf
 
-from keras_cnns.data import load
+from keras_cnns.data import DataSplit, load
+from keras_cnns.training.assembly import accuracy_name
 from keras_cnns.tuning.hypermodels import OBJECTIVE, CNNHyperModel, get_hypermodel_class
-from keras_cnns.validation import check_positive_int
+from keras_cnns.validation import check_float, check_positive_int
 
 TUNERS = ("random", "bayesian", "hyperband")
 STRATEGIES = ("none", "mirrored", "auto")
@@ -202,30 +203,14 @@ class _DeadlineStub:
 
 # ---------------------------------------------------------------------- tune
 def tune(
-    family: str,
-    dataset: str = "fashion_mnist",
-    *,
-    tuner: str = "random",
-    max_trials: int = 10,
-    epochs: int = 3,
-    directory: str | os.PathLike = "tuning",
-    project_name: str | None = None,
-    overwrite: bool = False,
-    strategy: str | tf.distribute.Strategy | None = None,
-    cpu_devices: int | None = None,
-    limit: int | None = None,
-    input_shape: tuple[int, int, int] | None = None,
-    batch_size: int | None = None,
-    variant: str | None = None,
-    fixed: dict | None = None,
-    ranges: dict | None = None,
-    hyperparameters: kt.HyperParameters | None = None,
-    seed: int | None = None,
-    data_dir: str | os.PathLike | None = None,
-    validation_fraction: float = 0.1,
-    retrain_best: bool = False,
-    export_dir: str | os.PathLike | None = None,
-    oracle_timeout: float = DEFAULT_ORACLE_TIMEOUT,
+    family: str, dataset: str = "fashion_mnist", *, tuner: str = "random", max_trials: int = 10,
+    epochs: int = 3, directory: str | os.PathLike = "tuning", project_name: str | None = None,
+    overwrite: bool = False, strategy: str | tf.distribute.Strategy | None = None,
+    cpu_devices: int | None = None, limit: int | None = None, input_shape: tuple[int, int, int] | None = None,
+    batch_size: int | None = None, variant: str | None = None, fixed: dict | None = None,
+    ranges: dict | None = None, hyperparameters: kt.HyperParameters | None = None, seed: int | None = None,
+    data_dir: str | os.PathLike | None = None, validation_fraction: float = 0.1, retrain_best: bool = False,
+    export_dir: str | os.PathLike | None = None, oracle_timeout: float = DEFAULT_ORACLE_TIMEOUT,
     verbose: Any = 1,
 ) -> TuneResult:
     """Search a family's architecture and recipe with KerasTuner.
@@ -268,120 +253,185 @@ def tune(
             a fixed or narrowed hyperparameter outside its declared range.
         OracleUnreachableError: a worker got no answer from the chief oracle in time.
     """
-    hypermodel_class = get_hypermodel_class(family)
-    if tuner not in TUNERS:
-        raise ValueError(f"Unknown `tuner`: {tuner!r}; accepted: {', '.join(TUNERS)}.")
-    max_trials = check_positive_int("max_trials", max_trials)
-    epochs = check_positive_int("epochs", epochs)
-    if limit is not None:
-        check_positive_int("limit", limit)
-    if not (isinstance(validation_fraction, (int, float)) and 0 < validation_fraction < 1):
-        raise ValueError(f"`validation_fraction` must be in (0, 1): trials are scored on it; received {validation_fraction!r}.")
-    if isinstance(oracle_timeout, bool) or not isinstance(oracle_timeout, (int, float)) or oracle_timeout <= 0:
-        raise ValueError(f"`oracle_timeout` must be a number of seconds > 0; received {oracle_timeout!r}.")
-    if variant is not None and family.strip().lower() not in ("resnet", "densenet"):
-        raise ValueError(f"`variant` is a ResNet/DenseNet option ('cifar' or 'imagenet'); {family!r} has none.")
-    role = distributed_role()
-    distribution = _make_strategy(strategy, cpu_devices)  # before TensorFlow starts its devices
-    if seed is not None:
-        keras.utils.set_random_seed(seed)
+    return _Search(
+        family=family, dataset=dataset, tuner=tuner, max_trials=max_trials, epochs=epochs, directory=directory,
+        project_name=project_name, overwrite=overwrite, strategy=strategy, cpu_devices=cpu_devices,
+        limit=limit, input_shape=input_shape, batch_size=batch_size, variant=variant, fixed=fixed,
+        ranges=ranges, hyperparameters=hyperparameters, seed=seed, data_dir=data_dir,
+        validation_fraction=validation_fraction, retrain_best=retrain_best, export_dir=export_dir,
+        oracle_timeout=oracle_timeout, verbose=verbose,
+    ).run()
 
-    def split(name):
-        return load(dataset, name, data_dir=data_dir, validation_fraction=validation_fraction,
-                    seed=seed or 0, limit=limit)
 
-    train_split, validation_split = split("train"), split("validation")
-    image_shape = tuple(train_split.image_shape)
-    model_shape = tuple(input_shape) if input_shape is not None else image_shape
-    if None in model_shape[:2]:
-        raise ValueError(f"The images of {dataset!r} differ in size; pass `input_shape` to resize them.")
-    options = {"variant": variant} if variant is not None else {}
-    hypermodel = hypermodel_class(
-        train_split.num_classes, model_shape, epochs=epochs, batch_size=batch_size,
-        train_examples=train_split.num_examples, dataset=train_split.name, fixed=fixed, ranges=ranges,
-        hyperparameters=hyperparameters, seed=seed, verbose=verbose, **options,
-    )
-    replicas = distribution.num_replicas_in_sync if distribution is not None else 1
-    if hypermodel.base_recipe.batch_size % replicas:
-        raise ValueError(
-            f"The batch size {hypermodel.base_recipe.batch_size} does not split over {replicas} "
-            f"replicas; pass a `batch_size` that is a multiple of {replicas}."
+@dataclasses.dataclass
+class _Search:
+    """One `tune` call (its arguments, checked when made) in named steps: start (strategy,
+    seed), the data, the hypermodel, the tuner, the trials, the results, the retrained
+    best configuration."""
+
+    family: str
+    dataset: str
+    tuner: str
+    max_trials: int
+    epochs: int
+    directory: str | os.PathLike
+    project_name: str | None
+    overwrite: bool
+    strategy: str | tf.distribute.Strategy | None
+    cpu_devices: int | None
+    limit: int | None
+    input_shape: tuple[int, int, int] | None
+    batch_size: int | None
+    variant: str | None
+    fixed: dict | None
+    ranges: dict | None
+    hyperparameters: kt.HyperParameters | None
+    seed: int | None
+    data_dir: str | os.PathLike | None
+    validation_fraction: float
+    retrain_best: bool
+    export_dir: str | os.PathLike | None
+    oracle_timeout: float
+    verbose: Any
+
+    def __post_init__(self):
+        self.hypermodel_class = get_hypermodel_class(self.family)
+        if self.tuner not in TUNERS:
+            raise ValueError(f"Unknown `tuner`: {self.tuner!r}; accepted: {', '.join(TUNERS)}.")
+        self.max_trials = check_positive_int("max_trials", self.max_trials)
+        self.epochs = check_positive_int("epochs", self.epochs)
+        check_positive_int("limit", self.limit, allow_none=True)
+        check_float("validation_fraction", self.validation_fraction, low=0.0, high=1.0, low_inclusive=False,
+                    high_inclusive=False, hint="Trials are scored on it.")
+        check_float("oracle_timeout", self.oracle_timeout, low=0.0, low_inclusive=False, what="a number of seconds")
+        if self.variant is not None and not getattr(self.hypermodel_class, "VARIANTS", ()):
+            raise ValueError(
+                f"`variant` is a ResNet/DenseNet option ('cifar' or 'imagenet'); {self.family!r} has none."
+            )
+        self.family_key = self.family.strip().lower()
+        self.role = distributed_role()
+
+    def run(self) -> TuneResult:
+        distribution = _make_strategy(self.strategy, self.cpu_devices)  # before TensorFlow starts its devices
+        if self.seed is not None:
+            keras.utils.set_random_seed(self.seed)
+        train_split, validation_split = self.split("train"), self.split("validation")
+        hypermodel = self.make_hypermodel(train_split, distribution)
+        search = self.build_tuner(hypermodel, distribution)
+        self.run_trials(search, train_split, validation_split)
+        result = TuneResult(
+            tuner=search, project_dir=Path(search.project_dir), role=self.role, best_hyperparameters=None,
+            best_score=None, results=[], trials_run=list(search.trials_run), replicas=_replicas(distribution),
         )
-    project_name = project_name or f"{family.strip().lower()}-{dataset}"
-    search = make_tuner(
-        tuner, hypermodel, max_trials=max_trials, epochs=epochs, seed=seed, directory=directory,
-        project_name=project_name,
-        # A worker never wipes the folder it shares with the chief.
-        overwrite=overwrite and role != "worker",
-        distribution_strategy=distribution,
-    )
-    project_dir = Path(search.project_dir)
-    if verbose:
-        print(f"tuning {family} on {dataset}: {tuner} search, {max_trials} trials of {epochs} epoch(s), "
-              f"{replicas} replica(s) in sync, role {role}, folder {project_dir}", flush=True)
-
-    if role == "worker":
-        wait_for_oracle(oracle_timeout)
-        search.oracle.stub = _DeadlineStub(search.oracle.stub, oracle_timeout)
-    try:
-        search.search(train_split, validation_data=validation_split, epochs=epochs, verbose=verbose)
-    except Exception as err:
-        import grpc
-
-        if role == "worker" and isinstance(err, grpc.RpcError):
-            raise OracleUnreachableError(_unreachable(oracle_address(), oracle_timeout, f"failed ({err.code().name})")) from err
-        raise
-
-    result = TuneResult(
-        tuner=search, project_dir=project_dir, role=role, best_hyperparameters=None, best_score=None,
-        results=[], trials_run=list(search.trials_run), replicas=replicas,
-    )
-    if role == "worker":
-        # The chief holds the results; it writes them when every worker is done.
+        if self.role == "worker":
+            # The chief holds the results; it writes them when every worker is done.
+            return result
+        best = self.collect_results(search, result)
+        if (self.retrain_best or self.export_dir is not None) and result.best_hyperparameters is not None:
+            splits = (train_split, validation_split, self.split("test"))
+            self.retrain(best, hypermodel, splits, distribution, result)
         return result
 
-    rows = results_table(search)
-    write_results(rows, project_dir / RESULTS_FILE)
-    best = search.oracle.get_best_trials(1)
-    completed = [r for r in rows if r["status"] == "COMPLETED"]
-    if best and completed:
-        trial = best[0]
-        result.best_hyperparameters = _public_values(trial.hyperparameters.values)
-        result.best_score = trial.score
-        (project_dir / BEST_HYPERPARAMETERS_FILE).write_text(json.dumps({
-            "family": family, "dataset": dataset, "objective": OBJECTIVE, "trial_id": trial.trial_id,
-            "score": trial.score, "hyperparameters": result.best_hyperparameters,
-        }, indent=2))
-    result.results = rows
-    if verbose:
-        print(format_results(rows), flush=True)
-        if result.best_hyperparameters is not None:
-            print(f"best {OBJECTIVE} {result.best_score:.4f} (trial {best[0].trial_id}): "
-                  f"{json.dumps(result.best_hyperparameters)}", flush=True)
-    if (retrain_best or export_dir is not None) and result.best_hyperparameters is not None:
-        _retrain(search, best[0], hypermodel, train_split, validation_split, split("test"),
-                 epochs, distribution, result, export_dir, verbose)
-    return result
+    # ------------------------------------------------------------------ steps
+    def split(self, name: str) -> DataSplit:
+        return load(self.dataset, name, data_dir=self.data_dir, validation_fraction=self.validation_fraction,
+                    seed=self.seed or 0, limit=self.limit)
 
+    def make_hypermodel(self, train_split: DataSplit, distribution) -> CNNHyperModel:
+        model_shape = tuple(self.input_shape) if self.input_shape is not None else tuple(train_split.image_shape)
+        if None in model_shape[:2]:
+            raise ValueError(f"The images of {self.dataset!r} differ in size; pass `input_shape` to resize them.")
+        options = {"variant": self.variant} if self.variant is not None else {}
+        hypermodel = self.hypermodel_class(
+            train_split.num_classes, model_shape, epochs=self.epochs, batch_size=self.batch_size,
+            train_examples=train_split.num_examples, dataset=train_split.name, fixed=self.fixed,
+            ranges=self.ranges, hyperparameters=self.hyperparameters, seed=self.seed, verbose=self.verbose,
+            **options,
+        )
+        replicas = _replicas(distribution)
+        if hypermodel.base_recipe.batch_size % replicas:
+            raise ValueError(
+                f"The batch size {hypermodel.base_recipe.batch_size} does not split over {replicas} "
+                f"replicas; pass a `batch_size` that is a multiple of {replicas}."
+            )
+        return hypermodel
 
-def _retrain(search, trial, hypermodel, train_split, validation_split, test_split, epochs,
-             distribution, result, export_dir, verbose) -> None:
-    hp = trial.hyperparameters.copy()
-    keras.backend.clear_session()
-    with distribution.scope() if distribution is not None else contextlib.nullcontext():
-        model = hypermodel.build(hp)
-    hypermodel.fit(hp, model, train_split, validation_data=validation_split, epochs=epochs, verbose=verbose)
-    recipe = hypermodel.recipe(hypermodel.space.values(hp))
-    logs = model.evaluate(hypermodel.pipeline(test_split, model, recipe, training=False),
-                          verbose=0, return_dict=True)
-    accuracy = logs.get("accuracy", logs.get("logits_accuracy"))
-    result.test_metrics = {"test_accuracy": float(accuracy), "test_loss": float(logs["loss"])}
-    result.best_model_path = result.project_dir / BEST_MODEL_FILE
-    model.save(result.best_model_path)
-    (result.project_dir / "best_model_metrics.json").write_text(json.dumps(result.test_metrics, indent=2))
-    if verbose:
-        print(f"best configuration retrained: test accuracy {accuracy:.4f}; saved {result.best_model_path}", flush=True)
-    if export_dir is not None:
+    def build_tuner(self, hypermodel: CNNHyperModel, distribution) -> kt.Tuner:
+        search = make_tuner(
+            self.tuner, hypermodel, max_trials=self.max_trials, epochs=self.epochs, seed=self.seed,
+            directory=self.directory, project_name=self.project_name or f"{self.family_key}-{self.dataset}",
+            # A worker never wipes the folder it shares with the chief.
+            overwrite=self.overwrite and self.role != "worker",
+            distribution_strategy=distribution,
+        )
+        if self.verbose:
+            print(f"tuning {self.family} on {self.dataset}: {self.tuner} search, {self.max_trials} trials of "
+                  f"{self.epochs} epoch(s), {_replicas(distribution)} replica(s) in sync, role {self.role}, "
+                  f"folder {Path(search.project_dir)}", flush=True)
+        return search
+
+    def run_trials(self, search: kt.Tuner, train_split: DataSplit, validation_split: DataSplit) -> None:
+        if self.role == "worker":
+            wait_for_oracle(self.oracle_timeout)
+            search.oracle.stub = _DeadlineStub(search.oracle.stub, self.oracle_timeout)
+        try:
+            search.search(train_split, validation_data=validation_split, epochs=self.epochs, verbose=self.verbose)
+        except Exception as err:
+            import grpc
+
+            if self.role == "worker" and isinstance(err, grpc.RpcError):
+                raise OracleUnreachableError(
+                    _unreachable(oracle_address(), self.oracle_timeout, f"failed ({err.code().name})")
+                ) from err
+            raise
+
+    def collect_results(self, search: kt.Tuner, result: TuneResult) -> kt.engine.trial.Trial | None:
+        """`results.csv`, `best_hyperparameters.json` and the printed table; the best trial."""
+        rows = results_table(search)
+        write_results(rows, result.project_dir / RESULTS_FILE)
+        best = search.oracle.get_best_trials(1)
+        completed = [r for r in rows if r["status"] == "COMPLETED"]
+        trial = best[0] if best else None
+        if trial is not None and completed:
+            result.best_hyperparameters = _public_values(trial.hyperparameters.values)
+            result.best_score = trial.score
+            (result.project_dir / BEST_HYPERPARAMETERS_FILE).write_text(json.dumps({
+                "family": self.family, "dataset": self.dataset, "objective": OBJECTIVE,
+                "trial_id": trial.trial_id, "score": trial.score, "hyperparameters": result.best_hyperparameters,
+            }, indent=2))
+        result.results = rows
+        if self.verbose:
+            print(format_results(rows), flush=True)
+            if result.best_hyperparameters is not None:
+                print(f"best {OBJECTIVE} {result.best_score:.4f} (trial {trial.trial_id}): "
+                      f"{json.dumps(result.best_hyperparameters)}", flush=True)
+        return trial
+
+    def retrain(self, trial, hypermodel: CNNHyperModel, splits: tuple, distribution, result: TuneResult) -> None:
+        """Train the best configuration again, save `best_model.keras` and its test metrics,
+        and export it when asked."""
+        train_split, validation_split, test_split = splits
+        hp = trial.hyperparameters.copy()
+        keras.backend.clear_session()
+        with distribution.scope() if distribution is not None else contextlib.nullcontext():
+            model = hypermodel.build(hp)
+        hypermodel.fit(hp, model, train_split, validation_data=validation_split, epochs=self.epochs,
+                       verbose=self.verbose)
+        recipe = hypermodel.recipe(hypermodel.space.values(hp))
+        logs = model.evaluate(hypermodel.pipeline(test_split, model, recipe, training=False),
+                              verbose=0, return_dict=True)
+        accuracy = logs.get("accuracy", logs.get(accuracy_name(model)))
+        result.test_metrics = {"test_accuracy": float(accuracy), "test_loss": float(logs["loss"])}
+        result.best_model_path = result.project_dir / BEST_MODEL_FILE
+        model.save(result.best_model_path)
+        (result.project_dir / "best_model_metrics.json").write_text(json.dumps(result.test_metrics, indent=2))
+        if self.verbose:
+            print(f"best configuration retrained: test accuracy {accuracy:.4f}; saved {result.best_model_path}",
+                  flush=True)
+        if self.export_dir is not None:
+            self.export(model, recipe, train_split, result)
+
+    def export(self, model: keras.Model, recipe, train_split: DataSplit, result: TuneResult) -> None:
         from keras_cnns.export import Preprocessing, saved_model
 
         preprocessing = Preprocessing(
@@ -389,10 +439,14 @@ def _retrain(search, trial, hypermodel, train_split, validation_split, test_spli
             stored_channels=int(train_split.image_shape[-1]),
         )
         result.export_path = saved_model(
-            model, export_dir, class_names=list(train_split.class_names), preprocessing=preprocessing
+            model, self.export_dir, class_names=list(train_split.class_names), preprocessing=preprocessing
         )
-        if verbose:
+        if self.verbose:
             print(f"exported to {result.export_path}", flush=True)
+
+
+def _replicas(distribution: tf.distribute.Strategy | None) -> int:
+    return distribution.num_replicas_in_sync if distribution is not None else 1
 
 
 def _make_strategy(strategy, cpu_devices) -> tf.distribute.Strategy | None:
