@@ -33,7 +33,9 @@ def test_search_writes_its_folder_and_resumes(tmp_path, capsys):
     assert rows[0]["optimizer"] == first.best_hyperparameters["optimizer"]
 
     # The same folder, more trials: the two finished trials are kept, one more runs.
+    capsys.readouterr()
     second = tune("lenet", tuner="random", max_trials=3, directory=tmp_path, project_name="p", **TINY)
+    assert "Reloading Tuner" not in capsys.readouterr().out  # verbose=0 prints nothing of it
     assert second.trials_run == ["2"]
     rows = {r["trial_id"]: r for r in read_results(folder / "results.csv")}
     assert sorted(rows) == ["0", "1", "2"]

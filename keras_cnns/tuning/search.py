@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import io
 import json
 import math
 import os
@@ -357,13 +358,16 @@ class _Search:
         return hypermodel
 
     def build_tuner(self, hypermodel: CNNHyperModel, distribution) -> kt.Tuner:
-        search = make_tuner(
-            self.tuner, hypermodel, max_trials=self.max_trials, epochs=self.epochs, seed=self.seed,
-            directory=self.directory, project_name=self.project_name or f"{self.family_key}-{self.dataset}",
-            # A worker never wipes the folder it shares with the chief.
-            overwrite=self.overwrite and self.role != "worker",
-            distribution_strategy=distribution,
-        )
+        # KerasTuner prints "Reloading Tuner from ..." whatever its verbosity.
+        quiet = contextlib.nullcontext() if self.verbose else contextlib.redirect_stdout(io.StringIO())
+        with quiet:
+            search = make_tuner(
+                self.tuner, hypermodel, max_trials=self.max_trials, epochs=self.epochs, seed=self.seed,
+                directory=self.directory, project_name=self.project_name or f"{self.family_key}-{self.dataset}",
+                # A worker never wipes the folder it shares with the chief.
+                overwrite=self.overwrite and self.role != "worker",
+                distribution_strategy=distribution,
+            )
         if self.verbose:
             print(f"tuning {self.family} on {self.dataset}: {self.tuner} search, {self.max_trials} trials of "
                   f"{self.epochs} epoch(s), {_replicas(distribution)} replica(s) in sync, role {self.role}, "
