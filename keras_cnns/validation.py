@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 
@@ -192,3 +193,24 @@ def check_compression(value: Any) -> float:
         hint="It is the fraction of channels a transition keeps: 1.0 = no compression, "
         "0.5 for DenseNet-BC.",
     )
+
+
+def check_output_path(path: Any, suffix: str | None = None) -> Path:
+    """The path of a file to write, as a `Path`, if a file can be written there: a clear
+    error for a folder or a missing parent folder (`suffix` is the file type a hint
+    suggests, e.g. ".png")."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(
+            f"{str(path)!r} is a folder; give a file name such as "
+            f"{str(path / ('comparison' + (suffix or '')))!r}."
+        )
+    parent = path.parent
+    if not parent.exists():
+        raise FileNotFoundError(
+            f"Cannot write {str(path)!r}: the folder {str(parent)!r} does not exist. "
+            "Create it first (e.g. `mkdir -p` it) or choose another path."
+        )
+    if not parent.is_dir():
+        raise FileNotFoundError(f"Cannot write {str(path)!r}: {str(parent)!r} is not a folder.")
+    return path

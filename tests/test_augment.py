@@ -56,7 +56,7 @@ def test_pca_is_the_identity_at_inference_and_needs_rgb():
         PCAColorAugmentation(eigenvalues=(1.0, -1.0, 0.0))
     with pytest.raises(ValueError, match="`eigenvectors` must be a 3x3 matrix"):
         PCAColorAugmentation(eigenvectors=[[1, 0], [0, 1]])
-    with pytest.raises(ValueError, match="`stddev` must be >= 0.0"):
+    with pytest.raises(ValueError, match=r"`stddev` must be a number in \[0, inf\); received -0.1"):
         PCAColorAugmentation(stddev=-0.1)
 
 

@@ -15,6 +15,7 @@ import keras
 import numpy as np
 
 from keras_cnns.analysis.profile import _as_model, profile, receptive_field
+from keras_cnns.keras_internals import sublayers
 from keras_cnns.validation import check_positive_int
 
 
@@ -154,7 +155,7 @@ def fully_connected_share(model: Any = "vgg16") -> FullyConnectedShare:
     """
     model = _as_model(model, "fully_connected_share")
     dense = [
-        layer for layer in model._flatten_layers(include_self=False)
+        layer for layer in sublayers(model, recursive=True)
         if isinstance(layer, keras.layers.Dense)
     ]
     return FullyConnectedShare(

@@ -2,7 +2,8 @@
 published accuracy of the architecture.
 
 Published accuracies (`PUBLISHED`) are the figures of the same architecture as ours,
-with their source:
+with their source; each is given where the model is registered (`ModelSpec.published`)
+and `PUBLISHED` is a read-only view of those entries:
 
 - torchvision: the `acc@1` of the `IMAGENET1K_V1` weights in torchvision's model
   metadata (ImageNet-1K validation, single 224 crop); VGG, ResNet-18..152 (our default
@@ -30,54 +31,11 @@ from typing import Sequence
 
 from keras_cnns.analysis.profile import profile
 from keras_cnns.tables import format_table
+from keras_cnns.validation import check_output_path  # noqa: F401  (also importable from here)
 
 
-@dataclasses.dataclass(frozen=True)
-class Published:
-    """A published accuracy: top-1 in percent, on `dataset`, from `source`."""
-
-    top1: float
-    dataset: str
-    source: str
-
-
-_TV = "torchvision IMAGENET1K_V1 acc@1"
-_KERAS = "keras.io/api/applications Top-1"
-_HE = "He et al. 2015, Table 6 (CIFAR-10 error {}%)"
-_HUANG = "Huang et al. 2017, Table 2 (C10+ error {}%)"
-
-PUBLISHED: dict[str, Published] = {
-    "lenet5": Published(99.05, "MNIST", "LeCun et al. 1998 (0.95% test error)"),
-    "alexnet": Published(59.3, "ImageNet", "Krizhevsky et al. 2012, Table 2 (1 CNN, 40.7% top-1 error)"),
-    "vgg11": Published(69.020, "ImageNet", _TV),
-    "vgg13": Published(69.928, "ImageNet", _TV),
-    "vgg16": Published(71.592, "ImageNet", _TV),
-    "vgg19": Published(72.376, "ImageNet", _TV),
-    "googlenet": Published(69.778, "ImageNet", _TV + " (BN variant, 3x3 in the 5x5 branch)"),
-    "inception_v3": Published(77.9, "ImageNet", _KERAS),
-    "resnet18": Published(69.758, "ImageNet", _TV),
-    "resnet34": Published(73.314, "ImageNet", _TV),
-    "resnet50": Published(76.130, "ImageNet", _TV),
-    "resnet101": Published(77.374, "ImageNet", _TV),
-    "resnet152": Published(78.312, "ImageNet", _TV),
-    "resnet50_v2": Published(76.0, "ImageNet", _KERAS),
-    "resnet101_v2": Published(77.2, "ImageNet", _KERAS),
-    "resnet152_v2": Published(78.0, "ImageNet", _KERAS),
-    "resnet20": Published(91.25, "CIFAR-10", _HE.format(8.75)),
-    "resnet32": Published(92.49, "CIFAR-10", _HE.format(7.51)),
-    "resnet44": Published(92.83, "CIFAR-10", _HE.format(7.17)),
-    "resnet56": Published(93.03, "CIFAR-10", _HE.format(6.97)),
-    "resnet110": Published(93.57, "CIFAR-10", _HE.format(6.43)),
-    "densenet121": Published(74.434, "ImageNet", _TV),
-    "densenet161": Published(77.138, "ImageNet", _TV),
-    "densenet169": Published(75.600, "ImageNet", _TV),
-    "densenet201": Published(76.896, "ImageNet", _TV),
-    "densenet40": Published(94.76, "CIFAR-10", _HUANG.format(5.24)),
-    "densenet100": Published(95.90, "CIFAR-10", _HUANG.format(4.10)),
-    "densenet_bc100": Published(95.49, "CIFAR-10", _HUANG.format(4.51)),
-    "densenet_bc250": Published(96.38, "CIFAR-10", _HUANG.format(3.62)),
-    "densenet_bc190": Published(96.54, "CIFAR-10", _HUANG.format(3.46)),
-}
+# The figures live in the registry (`ModelSpec.published`); importable from here as before.
+from keras_cnns.models.registry import PUBLISHED, Published  # noqa: F401
 
 COLUMNS = (
     "model", "family", "input", "parameters", "trainable_parameters", "macs", "depth",
@@ -118,7 +76,7 @@ class Comparison:
 
     def plot(self, path: str | Path) -> Path:
         """Parameters against multiply-adds, coloured by published accuracy (PNG)."""
-        from keras_cnns.analysis.plots import plot_comparison
+        from keras_cnns.analysis.plots import plot_comparison  # plots imports no compare
 
         return plot_comparison(self, path)
 
@@ -149,7 +107,7 @@ def _row(name: str) -> tuple:
     spec = get_spec(name)
     model = spec.builder()
     report = profile(model)
-    published = PUBLISHED.get(name)
+    published = spec.published
     row = {
         "model": name,
         "family": spec.family,
@@ -166,19 +124,3 @@ def _row(name: str) -> tuple:
         "source": None if published is None else published.source,
     }
     return tuple(row.items())
-
-
-def check_output_path(path: str | Path, suffix: str | None = None) -> Path:
-    """The path as a `Path` if a file can be written there; a clear error otherwise."""
-    path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"{str(path)!r} is a folder; give a file name such as {str(path / ('comparison' + (suffix or '')))!r}.")
-    parent = path.parent
-    if not parent.exists():
-        raise FileNotFoundError(
-            f"Cannot write {str(path)!r}: the folder {str(parent)!r} does not exist. "
-            "Create it first (e.g. `mkdir -p` it) or choose another path."
-        )
-    if not parent.is_dir():
-        raise FileNotFoundError(f"Cannot write {str(path)!r}: {str(parent)!r} is not a folder.")
-    return path

@@ -2,20 +2,36 @@
 
 Architecture diagrams use `keras.utils.plot_model`, which needs the `pydot` package and
 Graphviz's `dot` program (Debian/Ubuntu: `apt-get install graphviz`).
+
+Figures are drawn on `matplotlib.figure.Figure` objects and written with `savefig`:
+importing this module leaves matplotlib's backend (a notebook's inline figures, a
+desktop window) as it was, and nothing here imports `matplotlib.pyplot`.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from keras_cnns.analysis.profile import _as_model
+from keras_cnns.validation import check_output_path
 
-from keras_cnns.analysis.compare import Comparison, check_output_path  # noqa: E402
-from keras_cnns.analysis.profile import _as_model  # noqa: E402
+_GRAPHVIZ_HINT = (
+    "plot_architecture needs the `pydot` package (pip install pydot) and Graphviz's "
+    "`dot` program (Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz)."
+)
+
+
+def _check_graphviz() -> None:
+    try:
+        import pydot  # noqa: F401
+    except ImportError as err:
+        raise ImportError(_GRAPHVIZ_HINT) from err
+    if shutil.which("dot") is None:
+        raise ImportError(_GRAPHVIZ_HINT)
 
 
 def plot_architecture(
@@ -43,19 +59,15 @@ def plot_architecture(
     if rankdir not in ("TB", "LR"):
         raise ValueError(f"`rankdir` must be 'TB' or 'LR'; received {rankdir!r}.")
     path = check_output_path(path, ".png")
-    from keras.src.utils.model_visualization import check_graphviz, check_pydot
-
-    if not check_pydot() or not check_graphviz():
-        raise ImportError(
-            "plot_architecture needs the `pydot` package (pip install pydot) and Graphviz's "
-            "`dot` program (Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz)."
-        )
+    _check_graphviz()
     import keras
 
     keras.utils.plot_model(
         model, to_file=str(path), show_shapes=show_shapes, show_layer_names=True,
         expand_nested=expand_nested, rankdir=rankdir, dpi=dpi,
     )
+    if not path.exists():  # in IPython, plot_model prints what it misses and returns
+        raise ImportError(_GRAPHVIZ_HINT)
     return path
 
 
@@ -82,18 +94,27 @@ def plot_training_curves(run_dir: str | Path, path: str | Path | None = None) ->
     return plot_history(history, path, title=run_dir.name)
 
 
-def plot_comparison(comparison: Comparison, path: str | Path, annotate: bool = True) -> Path:
+def plot_comparison(comparison: Any, path: str | Path, annotate: bool = True) -> Path:
     """Parameters against multiply-adds (log-log), one point per model, coloured by the
     published ImageNet top-1 accuracy; models with a figure on another data set (MNIST,
-    CIFAR-10) or none are drawn as open grey markers."""
-    if not isinstance(comparison, Comparison):
+    CIFAR-10) or none are drawn as open grey markers.
+
+    Args:
+        comparison: the result of `keras_cnns.analysis.compare(...)` (its `rows`: dicts
+            with "model", "parameters", "macs", "top1" and "dataset").
+        path: the PNG file to write.
+        annotate: label each point with its model's name.
+    """
+    rows = getattr(comparison, "rows", None)
+    if not isinstance(rows, (tuple, list)) or not all(isinstance(r, dict) for r in rows):
         raise TypeError(
             "plot_comparison() takes the result of keras_cnns.analysis.compare(...); "
             f"received {type(comparison).__name__}."
         )
     path = check_output_path(path, ".png")
-    rows = [r for r in comparison.rows if r["parameters"] > 0 and r["macs"] > 0]
-    figure, axis = plt.subplots(figsize=(10, 7))
+    rows = [r for r in rows if r["parameters"] > 0 and r["macs"] > 0]
+    figure = Figure(figsize=(10, 7))
+    axis = figure.subplots()
     imagenet = [r for r in rows if r["dataset"] == "ImageNet" and r["top1"] is not None]
     others = [r for r in rows if r not in imagenet]
     if imagenet:
@@ -124,5 +145,4 @@ def plot_comparison(comparison: Comparison, path: str | Path, annotate: bool = T
     axis.grid(alpha=0.3, which="both")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
-    plt.close(figure)
     return path

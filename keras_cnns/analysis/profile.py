@@ -29,7 +29,6 @@ multiply-adds):
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import difflib
 import re
@@ -37,15 +36,14 @@ from typing import Any, Sequence
 
 import keras
 import numpy as np
-from keras.src import tree
-from keras.src.layers.convolutional.base_conv import BaseConv
-from keras.src.layers.convolutional.base_conv_transpose import BaseConvTranspose
-from keras.src.layers.convolutional.base_depthwise_conv import BaseDepthwiseConv
-from keras.src.layers.convolutional.base_separable_conv import BaseSeparableConv
-from keras.src.layers.pooling.base_pooling import BasePooling
-from keras.src.ops.operation import Operation
-from keras.src.utils.naming import to_snake_case
 
+from keras_cnns.keras_internals import (
+    graph_state,
+    input_layer_names,
+    intercept_symbolic_calls,
+    restore_graph_state,
+    sublayers,
+)
 from keras_cnns.tables import format_table
 
 ACCEPTED = (
@@ -278,42 +276,6 @@ class _Call:
     end: int = 0
 
 
-_ACTIVE: list["_Tracer"] = []
-_ORIGINAL = {
-    "layer": keras.layers.Layer.symbolic_call,
-    "operation": Operation.symbolic_call,
-}
-
-
-def _traced_layer_call(self, *args, **kwargs):
-    if not _ACTIVE:
-        return _ORIGINAL["layer"](self, *args, **kwargs)
-    return _ACTIVE[-1].call(self, args, kwargs, _ORIGINAL["layer"])
-
-
-def _traced_operation_call(self, *args, **kwargs):
-    if not _ACTIVE:
-        return _ORIGINAL["operation"](self, *args, **kwargs)
-    return _ACTIVE[-1].call(self, args, kwargs, _ORIGINAL["operation"])
-
-
-@contextlib.contextmanager
-def _patched(tracer: "_Tracer"):
-    # Keras routes every call on symbolic tensors through `symbolic_call`: replacing it
-    # for the duration of the trace lets us see each layer and operation with its shapes.
-    if not _ACTIVE:
-        keras.layers.Layer.symbolic_call = _traced_layer_call
-        Operation.symbolic_call = _traced_operation_call
-    _ACTIVE.append(tracer)
-    try:
-        yield
-    finally:
-        _ACTIVE.pop()
-        if not _ACTIVE:
-            keras.layers.Layer.symbolic_call = _ORIGINAL["layer"]
-            Operation.symbolic_call = _ORIGINAL["operation"]
-
-
 class _Tracer:
     def __init__(self):
         self.records: list[_Call] = []  # leaf layers and operations, in call order
@@ -332,13 +294,15 @@ class _Tracer:
             field = Field((1,) * spatial, (1,) * spatial) if spatial >= 1 else None
             tracer._set(tensor, field, 0)
         tracer.inputs = inputs
-        saved = _node_counts(model)
+        # Calling the model on symbolic tensors adds graph nodes: the trace takes them away
+        # again and leaves the model as it found it.
+        saved = graph_state(model)
         try:
-            with _patched(tracer):
+            with intercept_symbolic_calls(tracer.call):
                 outputs = model(inputs[0] if len(inputs) == 1 else inputs)
         finally:
-            _restore_node_counts(saved)
-        tracer.outputs = [t for t in tree.flatten(outputs) if isinstance(t, keras.KerasTensor)]
+            restore_graph_state(saved)
+        tracer.outputs = _symbolic(outputs)
         return tracer
 
     # -- tensors
@@ -376,10 +340,12 @@ class _Tracer:
 
     # -- calls
     def call(self, op, args, kwargs, original):
-        inputs = [t for t in tree.flatten((args, kwargs)) if isinstance(t, keras.KerasTensor)]
+        """Keras calls this for every layer and operation on symbolic tensors during the
+        trace; `original` is Keras' own symbolic call."""
+        inputs = _symbolic((args, kwargs))
         if type(op).__name__ in _TRANSPARENT:
             outputs = original(op, *args, **kwargs)
-            for tensor in tree.flatten(outputs):
+            for tensor in keras.tree.flatten(outputs):
                 self._set(tensor, self.field_of(inputs), self.depth_of(inputs))
             return outputs
         start = len(self.records)
@@ -397,7 +363,7 @@ class _Tracer:
         if outputs is None:
             outputs = original(op, *args, **kwargs)
             self._leaf(op, args, inputs, outputs)
-        flat = [t for t in tree.flatten(outputs) if isinstance(t, keras.KerasTensor)]
+        flat = _symbolic(outputs)
         if self.depth == 1:  # directly inside the root model
             record = _Call(op, inputs, flat, start=start, end=len(self.records))
             record.macs = sum(r.macs for r in self.records[start:])
@@ -405,7 +371,7 @@ class _Tracer:
         return outputs
 
     def _leaf(self, op, args, inputs, outputs):
-        flat = [t for t in tree.flatten(outputs) if isinstance(t, keras.KerasTensor)]
+        flat = _symbolic(outputs)
         macs, window = _macs_and_window(op, args, inputs, flat)
         record = _Call(op, inputs, flat, macs=macs, weighted=macs > 0)
         self.records.append(record)
@@ -421,32 +387,11 @@ _TRANSPARENT = ("ConvertToTensor",)
 
 
 def _is_composite(op) -> bool:
-    if not isinstance(op, keras.layers.Layer):
-        return False
-    return bool(op._flatten_layers(include_self=False, recursive=False))
+    return isinstance(op, keras.layers.Layer) and bool(sublayers(op))
 
 
-def _node_counts(model) -> list:
-    # Calling layers on symbolic tensors adds nodes to the graph they belong to; the trace
-    # must leave the model as it found it.
-    operations = {id(model): model}
-    stack = [model]
-    while stack:
-        op = stack.pop()
-        children = list(getattr(op, "operations", []) or [])
-        if isinstance(op, keras.layers.Layer):
-            children += op._flatten_layers(include_self=False, recursive=False)
-        for child in children:
-            if id(child) not in operations:
-                operations[id(child)] = child
-                stack.append(child)
-    return [(op, len(op._inbound_nodes), len(op._outbound_nodes)) for op in operations.values()]
-
-
-def _restore_node_counts(saved) -> None:
-    for op, inbound, outbound in saved:
-        del op._inbound_nodes[inbound:]
-        del op._outbound_nodes[outbound:]
+def _symbolic(structure) -> list:
+    return [t for t in keras.tree.flatten(structure) if isinstance(t, keras.KerasTensor)]
 
 
 # ------------------------------------------------------- multiply-adds and windows
@@ -468,6 +413,22 @@ def _tuple(value, rank) -> tuple:
     return (int(value),) * rank
 
 
+# Keras' convolution and pooling layers, by their public classes (GroupedConv2D and other
+# subclasses of these count too).
+_TRANSPOSED_CONVOLUTIONS = (
+    keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose,
+)
+_CONVOLUTIONS = (
+    keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
+    keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D,
+    keras.layers.SeparableConv1D, keras.layers.SeparableConv2D,
+)
+_POOLING = (
+    keras.layers.MaxPooling1D, keras.layers.MaxPooling2D, keras.layers.MaxPooling3D,
+    keras.layers.AveragePooling1D, keras.layers.AveragePooling2D, keras.layers.AveragePooling3D,
+)
+
+
 def _macs_and_window(op, args, inputs, outputs):
     """Multiply-adds of one call, and its sliding window `(kernel, strides, dilation,
     transposed)` per spatial axis (None for layers that keep positions)."""
@@ -477,13 +438,13 @@ def _macs_and_window(op, args, inputs, outputs):
     data_format = getattr(op, "data_format", "channels_last")
     rank = len(out_shape) - 2
     name = type(op).__name__
-    if isinstance(op, BaseConvTranspose):
+    if isinstance(op, _TRANSPOSED_CONVOLUTIONS):
         spatial_in = _spatial(inputs[0].shape, data_format)
         macs = _size(spatial_in) * sum(_size(k.shape) for k in _kernels(op))
         window = (_tuple(op.kernel_size, rank), _tuple(op.strides, rank),
                   _tuple(op.dilation_rate, rank), True)
         return macs, window
-    if isinstance(op, (BaseConv, BaseDepthwiseConv, BaseSeparableConv)):
+    if isinstance(op, _CONVOLUTIONS):
         macs = _size(_spatial(out_shape, data_format)) * sum(_size(k.shape) for k in _kernels(op))
         window = (_tuple(op.kernel_size, rank), _tuple(op.strides, rank),
                   _tuple(op.dilation_rate, rank), False)
@@ -495,7 +456,7 @@ def _macs_and_window(op, args, inputs, outputs):
         return macs, (_tuple(op.kernel_size, 2), _tuple(op.strides, 2), (1, 1), False)
     if name == "EuclideanRBF":  # LeNet-5's output: one (x - w)^2 per weight
         return _size(out_shape[1:-1]) * _size(op.prototypes.shape), None
-    if isinstance(op, BasePooling):
+    if isinstance(op, _POOLING):
         return 0, (_tuple(op.pool_size, rank), _tuple(op.strides, rank), (1,) * rank, False)
     if isinstance(op, keras.layers.Layer):
         return 0, None
@@ -623,7 +584,7 @@ def _unique(weights) -> list:
 
 def _input_layers(model) -> list[str]:
     try:
-        return [t._keras_history.operation.name for t in model.inputs]
+        return input_layer_names(model)
     except (AttributeError, TypeError, ValueError):
         return ["input"]
 
@@ -641,9 +602,17 @@ def _output_shape(outputs) -> tuple:
     return tuple(tuple(t.shape[1:]) for t in outputs)
 
 
+def _snake_case(name: str) -> str:
+    """A class name as Keras spells it in automatic layer names: `Conv2D` -> `conv2d`,
+    `BatchNormalization` -> `batch_normalization` (Keras' naming rule)."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
 # Keras' automatic names ("conv2d_12", "batch_normalization_3", "activation"): no stage.
 def _auto_name(layer_type: str, name: str) -> bool:
-    snake = to_snake_case(layer_type)
+    snake = _snake_case(layer_type)
     return re.fullmatch(rf"{re.escape(snake)}(_\d+)?", name) is not None
 
 

@@ -10,8 +10,9 @@ Keras already has `RandomFlip`, `RandomCrop`, `RandomErasing`, ...; this module 
   (Szegedy et al. 2015, section 6).
 
 All three are Keras layers (serializable, `get_config` returns the constructor arguments)
-built on Keras' data-layer base, so they run inside a model on any backend and inside a
-`tf.data` pipeline whatever the backend is. They change images only when `training=True`.
+built on Keras' data-layer base (`keras_cnns.keras_internals.DataLayer`: Keras has no
+public one), so they run inside a model on any backend and inside a `tf.data` pipeline
+whatever the backend is. They change images only when `training=True`.
 """
 
 from __future__ import annotations
@@ -22,11 +23,7 @@ from typing import Sequence
 import keras
 import numpy as np
 
-try:  # Keras >= 3.11
-    from keras.src.layers.preprocessing.data_layer import DataLayer
-except ImportError:  # pragma: no cover - older Keras 3
-    from keras.src.layers.preprocessing.tf_data_layer import TFDataLayer as DataLayer
-
+from keras_cnns.keras_internals import DataLayer
 from keras_cnns.validation import check_float, check_int, check_pair
 
 #: ImageNet RGB eigenvalues for pixels in [0, 1] (REFERENCE.md; fb.resnet.torch).
@@ -47,8 +44,6 @@ class _RandomImageLayer(DataLayer):
         super().__init__(**kwargs)
         self.seed = check_int("seed", seed, allow_none=True)
         self.generator = keras.random.SeedGenerator(self.seed)
-        self._convert_input_args = False
-        self._allow_non_tensor_positional_args = True
 
     def call(self, inputs, training=True):
         images = self.backend.cast(inputs, self.compute_dtype)
@@ -62,7 +57,7 @@ class _RandomImageLayer(DataLayer):
                 f"{type(self).__name__} expects images [H, W, C] or [B, H, W, C]; received "
                 f"shape {tuple(images.shape)}."
             )
-        outputs = self._augment(images, self._get_seed_generator(self.backend._backend))
+        outputs = self._augment(images, self.seed_generator())
         return outputs[0] if single else outputs
 
     def _augment(self, images, seed):

@@ -10,6 +10,7 @@ from keras_cnns.export.preprocessing import Preprocessing
 from keras_cnns.export.run import export_run
 from keras_cnns.export.saved_model import (
     SIGNATURES,
+    SavedModelExport,
     check_images,
     existing_versions,
     saved_model,
@@ -26,6 +27,7 @@ __all__ = [
     "Preprocessing",
     "QUANTIZATIONS",
     "SIGNATURES",
+    "SavedModelExport",
     "check_images",
     "existing_versions",
     "export_run",

@@ -33,6 +33,7 @@ def export_run(
     overwrite: bool = False,
     num_classes: int = 1000,
     input_shape: tuple[int, int, int] | None = None,
+    verbose: bool = False,
 ) -> dict[str, Path]:
     """Export a trained run (or a `.keras` file, a registered model name, a keras.Model).
 
@@ -41,8 +42,13 @@ def export_run(
     that take pixels (the run's preprocessing is inside every export). int8 calibration
     draws `representative_count` training images of the run's data set (or `dataset`).
 
+    Without `tensorflow-serving-api` the SavedModel is written without its TF Serving
+    warm-up file (one warning; `written["saved_model"].warmup_skipped_reason` says why).
+    `verbose` lets TensorFlow's INFO log lines through ("Assets written to: ...").
+
     Returns:
-        `{"saved_model": version folder, "tflite": path, "tflite_int8": path, ...}`.
+        `{"saved_model": version folder (a `SavedModelExport`), "tflite": path,
+        "tflite_int8": path, ...}`.
     """
     formats = [formats] if isinstance(formats, str) else list(formats)
     unknown = [f for f in formats if f not in FORMATS]
@@ -66,7 +72,7 @@ def export_run(
     if "saved_model" in formats:
         written["saved_model"] = saved_model(
             src.model, out / src.name, version=version, class_names=src.class_names,
-            preprocessing=src.preprocessing,
+            preprocessing=src.preprocessing, verbose=verbose,
         )
     if "tflite" in formats:
         input_shape = tuple(src.model.input_shape[1:])
@@ -83,5 +89,6 @@ def export_run(
                 quantization=quantization, representative_data=representative,
                 io_dtype=io_dtype if quantization == "int8" else "float32",
                 preprocessing=src.preprocessing, class_names=src.class_names, overwrite=overwrite,
+                verbose=verbose,
             )
     return written

@@ -3,7 +3,7 @@
     <base_path>/                      TF Serving's model base path (one model)
       1/, 2/, ...                     versions; the server serves the highest by default
         saved_model.pb, variables/
-        assets.extra/tf_serving_warmup_requests
+        assets.extra/tf_serving_warmup_requests   (needs tensorflow-serving-api's protos)
     <base_path>/../models.config      every model in the parent folder, for --model_config_file
 
 Signatures of each version:
@@ -19,6 +19,10 @@ Signatures of each version:
 
 Every signature runs the network in inference mode (dropout off, batch normalization with
 its moving statistics) without auxiliary heads.
+
+The warm-up file is optional: without the `tensorflow-serving-api` package the version is
+exported all the same, without it, with one warning that says how to get it; the returned
+`SavedModelExport` records the skip (`warmup_file=None`, `warmup_skipped_reason`).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -33,6 +38,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_cnns.export.logs import tensorflow_logging
 from keras_cnns.export.preprocessing import Preprocessing
 from keras_cnns.export.source import check_class_names, inference_model
 from keras_cnns.serving.images import check_images
@@ -41,6 +47,51 @@ WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 MODELS_CONFIG = "models.config"
 SIGNATURES = ("serving_default", "serve_image_bytes", "serve_preprocessed")
 DEFAULT_TOP_K = 5
+WARMUP_INSTALL = (
+    "pip install --no-deps tensorflow-serving-api (--no-deps: it would otherwise pull a "
+    "second TensorFlow beside tensorflow-cpu)"
+)
+
+
+class SavedModelExport(type(Path())):
+    """The version folder `saved_model` wrote (a `pathlib.Path`), with what is in it.
+
+    Attributes:
+        version: the version number (the folder's name).
+        warmup_file: `assets.extra/tf_serving_warmup_requests` inside it, or None where
+            it was not written.
+        warmup_skipped_reason: why the warm-up file was not written (None where it was).
+
+    Paths derived from it (`export / "saved_model.pb"`, `export.parent`) are plain paths.
+    """
+
+    version: int | None = None
+    warmup_file: Path | None = None
+    warmup_skipped_reason: str | None = None
+
+    def with_segments(self, *segments):  # Python >= 3.12: derived paths are plain
+        return Path(*segments)
+
+    @classmethod
+    def _record(cls, folder: Path, version: int, warmup_file: Path | None, skipped: str | None):
+        result = cls(folder)
+        result.version = version
+        result.warmup_file = warmup_file
+        result.warmup_skipped_reason = skipped
+        return result
+
+
+def _serving_protos():
+    """tensorflow-serving-api's `model_pb2`, `predict_pb2` and `prediction_log_pb2`;
+    ImportError (with how to install them) where the package is missing."""
+    try:
+        from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+    except ImportError as err:
+        raise ImportError(
+            "Writing TF Serving warm-up requests needs the `tensorflow-serving-api` protos: "
+            f"{WARMUP_INSTALL}."
+        ) from err
+    return model_pb2, predict_pb2, prediction_log_pb2
 
 
 def _check_version(version: Any, base: Path) -> int:
@@ -140,7 +191,8 @@ def saved_model(
     top_k: int = DEFAULT_TOP_K,
     warmup_images: np.ndarray | None = None,
     models_config: bool = True,
-) -> Path:
+    verbose: bool = False,
+) -> SavedModelExport:
     """Export `model` as version `version` of a TF Serving model at `base_path`.
 
     Args:
@@ -154,12 +206,16 @@ def saved_model(
         top_k: how many classes `classes` and `class_names` list (at most the class count).
         warmup_images: uint8 `[N, h, w, C]` images; each becomes one warm-up request that
             TF Serving replays when it loads the version (default: 3 seeded random images
-            at the model's input size).
+            at the model's input size). Writing them needs `tensorflow-serving-api`;
+            without it the version is exported without them, with one warning.
         models_config: (re)write `models.config` in `base_path`'s parent, listing every
             model exported there (TF Serving's `--model_config_file`).
+        verbose: let TensorFlow's INFO log lines through ("Assets written to: ...").
 
     Returns:
-        The version folder written.
+        The version folder written: a `SavedModelExport`, a `pathlib.Path` that also
+        tells whether the warm-up file was written (`warmup_file`,
+        `warmup_skipped_reason`).
     """
     model = inference_model(model)
     base = Path(base_path)
@@ -180,6 +236,18 @@ def saved_model(
         warmup_images = np.random.default_rng(0).integers(0, 256, (3, *size, input_shape[-1]), dtype=np.uint8)
     warmup_images = check_images(warmup_images, input_shape[-1], "warmup_images")
     version = _check_version(version, base)
+    try:
+        protos = _serving_protos()
+        skipped = None
+    except ImportError as err:
+        protos, skipped = None, f"the `tensorflow-serving-api` package is missing ({err.__cause__ or err})"
+        warnings.warn(
+            f"Exporting {base.name!r} version {version} without TF Serving warm-up requests "
+            f"({WARMUP_FILE.as_posix()}): {skipped}. The version serves all the same; its "
+            f"first requests are slower. To write them: {WARMUP_INSTALL}.",
+            UserWarning,
+            stacklevel=2,
+        )
 
     serve_images, serve_image_bytes, serve_preprocessed = serving_functions(
         model, names, preprocessing, top_k
@@ -204,8 +272,10 @@ def saved_model(
     # must never see a half-written version.
     staging = Path(tempfile.mkdtemp(prefix=f".staging-{version}-", dir=base))
     try:
-        archive.write_out(str(staging), verbose=False)
-        write_warmup_requests(staging, base.name, warmup_images)
+        with tensorflow_logging(verbose):
+            archive.write_out(str(staging), verbose=False)
+        if protos is not None:
+            _write_warmup(staging, base.name, warmup_images, protos)
         final = base / str(version)
         os.rename(staging, final)
     except BaseException:
@@ -213,21 +283,24 @@ def saved_model(
         raise
     if models_config:
         write_models_config(base.parent)
-    return final
+    return SavedModelExport._record(
+        final, version, None if protos is None else final / WARMUP_FILE, skipped
+    )
 
 
 def write_warmup_requests(version_dir: str | os.PathLike, model_name: str, images: np.ndarray) -> Path:
     """`assets.extra/tf_serving_warmup_requests`: one PredictionLog per image (a
     `serving_default` predict request of batch size 1), the records TF Serving replays when
-    it loads a version so that the first real request is not slow."""
-    try:
-        from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
-    except ImportError as err:  # pragma: no cover - depends on the installation
-        raise ImportError(
-            "Writing TF Serving warm-up requests needs the `tensorflow-serving-api` protos: "
-            "pip install --no-deps tensorflow-serving-api (--no-deps: it would otherwise pull "
-            "a second TensorFlow beside tensorflow-cpu)."
-        ) from err
+    it loads a version so that the first real request is not slow.
+
+    Raises:
+        ImportError: the `tensorflow-serving-api` package is missing (with how to install it).
+    """
+    return _write_warmup(version_dir, model_name, images, _serving_protos())
+
+
+def _write_warmup(version_dir, model_name: str, images: np.ndarray, protos) -> Path:
+    model_pb2, predict_pb2, prediction_log_pb2 = protos
     path = Path(version_dir) / WARMUP_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     with tf.io.TFRecordWriter(str(path)) as writer:

@@ -27,6 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_cnns.export.logs import tensorflow_logging
 from keras_cnns.export.preprocessing import Preprocessing
 from keras_cnns.export.source import inference_model
 
@@ -71,6 +72,7 @@ def tflite(
     preprocessing: Preprocessing | None = None,
     class_names: list[str] | None = None,
     overwrite: bool = False,
+    verbose: bool = False,
 ) -> Path:
     """Convert `model` to a `.tflite` file (see the module docstring for the options).
 
@@ -86,6 +88,7 @@ def tflite(
         preprocessing: put this preprocessing inside, so that the file takes pixels.
         class_names: written beside the file as `<name>.labels.txt`, one per line.
         overwrite: replace an existing file (otherwise FileExistsError).
+        verbose: let TensorFlow's INFO log lines through ("Assets written to: ...").
 
     Returns:
         The path written.
@@ -132,10 +135,11 @@ def tflite(
                 "from its `serve_preprocessed` signature as it is."
             )
         input_shape = _signature_input_shape(saved_dir, "serve_preprocessed")
-        converter = tf.lite.TFLiteConverter.from_saved_model(
-            str(saved_dir), signature_keys=["serve_preprocessed"]
-        )
-        flatbuffer = _convert(converter, quantization, representative_data, input_shape, io_dtype)
+        with tensorflow_logging(verbose):
+            converter = tf.lite.TFLiteConverter.from_saved_model(
+                str(saved_dir), signature_keys=["serve_preprocessed"]
+            )
+            flatbuffer = _convert(converter, quantization, representative_data, input_shape, io_dtype)
         return _write(flatbuffer, path, class_names)
 
     input_shape = tuple(model.input_shape[1:])
@@ -158,7 +162,7 @@ def tflite(
     archive.add_endpoint(
         "serving_default", serve, [tf.TensorSpec([None, *input_shape], tf.float32, name="inputs")]
     )
-    with tempfile.TemporaryDirectory(prefix="keras_cnns_tflite_") as saved:
+    with tempfile.TemporaryDirectory(prefix="keras_cnns_tflite_") as saved, tensorflow_logging(verbose):
         archive.write_out(saved, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=["serving_default"])
         flatbuffer = _convert(converter, quantization, representative_data, input_shape, io_dtype)
