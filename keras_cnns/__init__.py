@@ -10,6 +10,11 @@ from keras_cnns.version import __version__
 
 apply_onednn_default()  # before TensorFlow is imported (below, through Keras)
 
+from keras_cnns.console import startup_banners_filtered  # noqa: E402
+
+with startup_banners_filtered():  # TensorFlow's import banners (KERAS_CNNS_VERBOSE=1 shows them)
+    import keras  # noqa: E402,F401
+
 from keras_cnns import layers  # noqa: E402,F401  (registers the serializable layers)
 from keras_cnns import schedules  # noqa: E402,F401  (registers the recipe schedule)
 from keras_cnns import optimizers  # noqa: E402,F401  (registers the fused SGD)

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+# The commands drop TensorFlow's banners and log lines themselves (KERAS_CNNS_VERBOSE=1 shows them).
 run_dir="runs/lenet5-main-$(date +%Y%m%d-%H%M%S)"
 .venv/bin/keras-cnns train lenet5 --dataset fashion_mnist --option variant=modern --seed 0 --run-dir "$run_dir" "$@"
 .venv/bin/keras-cnns export "$run_dir" --format saved_model tflite --quantize none int8 --io-dtype uint8 --overwrite

@@ -14,7 +14,7 @@ from keras_cnns.analysis import (
     plot_comparison,
     plot_training_curves,
 )
-from keras_cnns.analysis.cli import add_compare, add_summary
+from keras_cnns.cli.models import add_compare, add_summary
 
 NAMES = ["lenet5", "alexnet", "resnet20"]
 

@@ -1,42 +1,20 @@
-"""`keras-cnns tune`: the command-line face of `keras_cnns.tune`.
+"""`keras-cnns tune`: the command-line face of `keras_cnns.tune` (KerasTuner searches).
 
-`add_parser(subparsers)` declares the subcommand; `keras_cnns.cli` adds it. The module
-imports nothing heavy: TensorFlow and KerasTuner load when the command runs.
+Nothing heavy is imported here: TensorFlow and KerasTuner load when the command runs.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 
-from keras_cnns.cli_args import parse_key_value, parse_shape
-
-FAMILIES = ("lenet", "alexnet", "vgg", "googlenet", "inception", "resnet", "densenet")
-
-
-def _range(text: str) -> tuple[str, object]:
-    """`name=low:high` (numbers) or `name=a,b,c` (choices)."""
-    key, value = parse_key_value(text)
-    if isinstance(value, list):
-        return key, value
-    if isinstance(value, str) and ":" in value:
-        low, high = value.split(":", 1)
-        try:
-            return key, (json.loads(low), json.loads(high))
-        except json.JSONDecodeError:
-            pass
-    if isinstance(value, str) and "," in value:
-        return key, [parse_key_value(f"x={part}")[1] for part in value.split(",")]
-    if isinstance(value, str) and ":" not in value:
-        return key, [value]
-    raise argparse.ArgumentTypeError(
-        f"--range expects NAME=LOW:HIGH or NAME=A,B,C; received {text!r}."
-    )
+from keras_cnns.cli.args import parse_key_value, parse_range, parse_shape
+from keras_cnns.tables import format_table
 
 
-def add_parser(subparsers) -> None:
-    """Add the `tune` subcommand to the `keras-cnns` parser."""
+def add_tune(subparsers) -> None:
+    """`keras-cnns tune FAMILY --dataset D --tuner T --max-trials N ...`."""
+    from keras_cnns.models import list_families
+
     parser = subparsers.add_parser(
         "tune",
         help="Search a family's architecture and recipe with KerasTuner.",
@@ -45,7 +23,7 @@ def add_parser(subparsers) -> None:
         "Distributed: set KERASTUNER_TUNER_ID (chief, tuner0, tuner1, ...), "
         "KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT on every process.",
     )
-    parser.add_argument("family", help=f"One of: {', '.join(FAMILIES)}.")
+    parser.add_argument("family", help=f"One of: {', '.join(list_families())}.")
     parser.add_argument("--dataset", default="fashion_mnist")
     parser.add_argument("--tuner", default="random", help="random, bayesian or hyperband.")
     parser.add_argument("--max-trials", type=int, default=10)
@@ -58,7 +36,7 @@ def add_parser(subparsers) -> None:
         help="Fix a hyperparameter, e.g. --fix depth=20 --fix optimizer=sgd.",
     )
     parser.add_argument(
-        "--range", dest="ranges", type=_range, action="append", default=[], metavar="NAME=LOW:HIGH|A,B",
+        "--range", dest="ranges", type=parse_range, action="append", default=[], metavar="NAME=LOW:HIGH|A,B",
         help="Narrow a hyperparameter, e.g. --range learning_rate=1e-3:0.1 --range config=A,B.",
     )
     parser.add_argument("--variant", choices=["cifar", "imagenet"], help="ResNet/DenseNet networks.")
@@ -77,12 +55,12 @@ def add_parser(subparsers) -> None:
         help="Seconds a distributed worker waits for the chief oracle (default 300).",
     )
     parser.add_argument("--list-hyperparameters", action="store_true", help="Print the search space and exit.")
-    parser.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
-    parser.set_defaults(func=run)
+    parser.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2],
+                        help="Keras' progress output: 0 none, 1 a bar, 2 one line per epoch.")
+    parser.set_defaults(func=run_tune)
 
 
-def run(args) -> int:
-    """Run `keras-cnns tune` from its parsed arguments."""
+def run_tune(args) -> int:
     from keras_cnns.tuning import OracleUnreachableError, get_hypermodel_class, tune
 
     if args.list_hyperparameters:
@@ -114,7 +92,5 @@ def _list_hyperparameters(args, hypermodel_class) -> int:
         10, shape, epochs=args.epochs, batch_size=args.batch_size, fixed=dict(args.fixed),
         ranges=dict(args.ranges), **options,
     )
-    from keras_cnns.tables import format_table
-
     print(format_table([list(row) for row in hypermodel.space.describe()], ["hyperparameter", "values", "what"]))
     return 0

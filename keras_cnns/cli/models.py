@@ -1,15 +1,43 @@
-"""`keras-cnns summary` and `keras-cnns compare`: the analysis tools on the command line.
-
-As in keras_cnns/cli.py, each subcommand is `add_<name>(subparsers)`, which declares its
-arguments and sets `func`; `func` receives the parsed namespace and returns an exit code.
-Errors (unknown model, bad path) are raised as ValueError / TypeError /
-FileNotFoundError, which `keras_cnns.cli.main` prints as one line with exit code 2.
-"""
+"""`keras-cnns list`, `summary` and `compare`: the registered models and their profiles."""
 
 from __future__ import annotations
 
+from keras_cnns.cli.args import parse_shape
+from keras_cnns.tables import format_table
 
-from keras_cnns.cli_args import parse_shape
+
+# ------------------------------------------------------------------------- list
+def add_list(subparsers) -> None:
+    """`keras-cnns list [--family F]`: name, family, parameters, default input."""
+    parser = subparsers.add_parser(
+        "list", help="List the registered models with their parameters and default input."
+    )
+    parser.add_argument("--family", help="Only this family (lenet, alexnet, vgg, ...).")
+    parser.set_defaults(func=run_list)
+
+
+def run_list(args) -> int:
+    import keras
+
+    from keras_cnns.models import get_spec, list_models
+
+    rows = []
+    for name in list_models(args.family):
+        spec = get_spec(name)
+        model = spec.builder()
+        rows.append(
+            [
+                name,
+                spec.family,
+                f"{model.count_params():,}",
+                "x".join(str(d) for d in spec.default_input_shape),
+                spec.summary_line,
+            ]
+        )
+        del model
+        keras.backend.clear_session()
+    print(format_table(rows, ["model", "family", "parameters", "input", "description"]))
+    return 0
 
 
 # ---------------------------------------------------------------------- summary

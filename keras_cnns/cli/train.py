@@ -1,0 +1,104 @@
+"""`keras-cnns train`: a model, a data set and its paper recipe; writes a run folder."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from keras_cnns import console
+from keras_cnns.cli.args import parse_key_value
+
+
+def add_train(subparsers) -> None:
+    """`keras-cnns train MODEL --dataset D ...` or `keras-cnns train --resume RUN_DIR`."""
+    parser = subparsers.add_parser(
+        "train",
+        help="Train a model on a data set with its paper recipe; writes a run folder.",
+        description="Train MODEL on --dataset and write runs/<model>-<dataset>-<time>/ "
+        "(config, history.csv, TensorBoard logs, checkpoints, metrics.json, learning curves).",
+    )
+    parser.add_argument("model", nargs="?", help="A registered model name (omit with --resume).")
+    parser.add_argument("--dataset", default="fashion_mnist")
+    parser.add_argument("--recipe", default="quick", choices=["quick", "paper"])
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--learning-rate", type=float)
+    parser.add_argument(
+        "--set", dest="recipe_overrides", type=parse_key_value, action="append", default=[],
+        metavar="FIELD=VALUE", help="Override any recipe field, e.g. --set weight_decay=0.",
+    )
+    parser.add_argument(
+        "--option", dest="model_options", type=parse_key_value, action="append", default=[],
+        metavar="NAME=VALUE", help="A model option, e.g. --option variant=modern.",
+    )
+    parser.add_argument("--strategy", default="auto", choices=["auto", "none", "mirrored", "multiworker"])
+    parser.add_argument("--cpu-devices", type=int, help="Logical CPU devices (for --strategy mirrored).")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--data-dir")
+    parser.add_argument("--runs-dir", default="runs")
+    parser.add_argument("--run-dir", help="Exact run folder (default: <runs-dir>/<model>-<dataset>-<time>).")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="Continue an interrupted run.")
+    parser.add_argument("--limit", type=int, help="Use only the first N examples of each split.")
+    parser.add_argument("--validation-fraction", type=float, default=0.1)
+    parser.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2],
+                        help="Keras' progress output: 0 none, 1 a bar, 2 one line per epoch.")
+    parser.set_defaults(func=run_train)
+
+
+def run_train(args) -> int:
+    if args.model is None and args.resume is None:
+        raise ValueError("train needs a MODEL name, or --resume RUN_DIR.")
+    from keras_cnns.training import TrainingDiverged, train
+    from keras_cnns.training.loop import WorkerLost
+
+    try:
+        result = train(
+            args.model,
+            args.dataset,
+            recipe=args.recipe,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            recipe_overrides=dict(args.recipe_overrides),
+            model_options=dict(args.model_options),
+            strategy=args.strategy,
+            cpu_devices=args.cpu_devices,
+            seed=args.seed,
+            data_dir=args.data_dir,
+            runs_dir=args.runs_dir,
+            run_dir=args.run_dir,
+            resume=args.resume,
+            limit=args.limit,
+            validation_fraction=args.validation_fraction,
+            verbose=args.verbose,
+        )
+    except TrainingDiverged as err:
+        print(f"keras-cnns train: {err}", file=sys.stderr)
+        return 1
+    except WorkerLost as err:
+        # A peer of a multi-worker run died: start again from the last backup, as a
+        # cluster manager restarts a failed task (the restarted peer rejoins).
+        print(f"keras-cnns train: {err}; restarting from the last backup.", file=sys.stderr, flush=True)
+        console.release()  # exec skips the filter's exit: give stderr back first
+        verbose = ["--verbose"] if getattr(args, "console_verbose", False) else []
+        os.execv(sys.executable, [sys.executable, "-m", "keras_cnns.cli", *verbose,
+                                  "train", "--resume", str(err.run_dir)])
+    metrics = result.metrics
+    print(f"test accuracy: {metrics['test_accuracy']:.4f}  test loss: {metrics['test_loss']:.4f}")
+    print(f"run folder: {result.run_dir}", flush=True)
+    if "TF_CONFIG" in os.environ and args.strategy in ("multiworker", "auto") or _resumed_multiworker(args):
+        # Everything is written and all workers passed a final barrier. Skip the
+        # interpreter's teardown: TensorFlow's coordination service fails the tasks that
+        # are still shutting down when its leader (worker 0) has already exited.
+        console.release()
+        sys.stderr.flush()
+        os._exit(0)
+    return 0
+
+
+def _resumed_multiworker(args) -> bool:
+    if not args.resume:
+        return False
+    from keras_cnns.training import read_run_config
+
+    return read_run_config(args.resume).get("strategy") == "multiworker"
