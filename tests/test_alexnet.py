@@ -22,7 +22,7 @@ def test_paper_layout(paper):
     assert isinstance(paper.get_layer("norm2"), LocalResponseNormalization)
     assert [paper.get_layer(f"conv{i}").groups for i in range(1, 6)] == [1, 2, 1, 2, 2]
     assert paper.get_layer("pool1").pool_size == (3, 3) and paper.get_layer("pool1").strides == (2, 2)
-    assert paper.get_layer("drop6").rate == 0.5 and paper.get_layer("drop7").rate == 0.5
+    assert paper.get_layer("fc6_dropout").rate == 0.5 and paper.get_layer("fc7_dropout").rate == 0.5
 
 
 def test_one_tower_paper_layout():

@@ -86,7 +86,7 @@ def test_table_1_layout(paper):
         assert isinstance(lrn, LocalResponseNormalization)
         assert (lrn.depth_radius, lrn.bias, lrn.beta) == (2, 1.0, 0.75)
         assert lrn.alpha == pytest.approx(1e-4 / 5)
-    assert paper.get_layer("dropout").rate == 0.4
+    assert paper.get_layer("avg_pool_dropout").rate == 0.4
     block = paper.get_layer("inception_4e")
     assert isinstance(block, InceptionBlock)
     fives = [sub[0] for path, op, sub in block.iter_ops() if path == (2, 1)]
@@ -129,7 +129,7 @@ def test_aux_heads_follow_section_5():
     assert pool.pool_size == (5, 5) and pool.strides == (3, 3)
     assert tuple(pool.output.shape[1:]) == (4, 4, 512)
     assert plain.get_layer("aux2_pool").input.shape[-1] == 528  # after 4d
-    assert plain.get_layer("aux1_dropout").rate == 0.7
+    assert plain.get_layer("aux1_fc_dropout").rate == 0.7
     assert plain.get_layer("aux1_fc").units == 1024
     bn = keras_cnns.googlenet(aux_logits=True, batch_norm=True)
     no_aux = count(keras_cnns.googlenet(batch_norm=True).trainable_weights)
@@ -177,7 +177,7 @@ def test_inference_model_shares_the_weights(aux_model, rng, tmp_path):
     np.testing.assert_allclose(
         serving.predict(x, verbose=0), aux_model.predict(x, verbose=0)["logits"], rtol=0, atol=1e-6
     )
-    kernel = aux_model.get_layer("predictions").kernel
+    kernel = aux_model.get_layer("logits").kernel
     assert any(w is kernel for w in serving.weights)
     path = tmp_path / "serving.keras"
     serving.save(path)

@@ -100,7 +100,7 @@ def test_grid_sizes_and_reductions(model):
 
 def test_trains_a_step_and_pools(rng):
     model = keras_cnns.inception_v2(num_classes=3, input_shape=(32, 32, 3), dropout=0.2)
-    assert model.get_layer("dropout").rate == 0.2
+    assert model.get_layer("avg_pool_dropout").rate == 0.2
     model.compile(keras.optimizers.SGD(0.01), "sparse_categorical_crossentropy")
     x = rng.uniform(size=(2, 32, 32, 3)).astype("float32")
     assert np.isfinite(model.train_on_batch(x, np.array([0, 2])))

@@ -1,4 +1,7 @@
-"""Reusable layers: real `keras.layers.Layer` subclasses, serializable, `keras.ops` only."""
+"""Reusable layers: real `keras.layers.Layer` subclasses, serializable, `keras.ops` only,
+and the functions that wire plain Keras layers into named parts of a functional graph:
+`conv_unit` and the heads of `heads.py` (classifier, fully connected top, global
+pooling, auxiliary classifiers), which every model family ends with."""
 
 from keras_cnns.layers.inception import (
     BranchSpecError,
@@ -23,6 +26,19 @@ from keras_cnns.layers.lrn import LocalResponseNormalization
 from keras_cnns.layers.stochastic_depth import StochasticDepth, linear_survival_probabilities
 from keras_cnns.layers.residual import IdentityShortcut, ResidualBlock
 from keras_cnns.layers.dense import DenseBlock, TransitionLayer
+from keras_cnns.layers.heads import (
+    CLASSIFIER,
+    MAIN_OUTPUT,
+    classifier,
+    fully_connected,
+    fully_connected_classifier,
+    global_pool,
+    googlenet_aux_head,
+    inception_v3_aux_head,
+    main_output_name,
+    pooled_classifier,
+    with_aux_heads,
+)
 
 __all__ = [
     "BatchNormalization",
@@ -48,4 +64,16 @@ __all__ = [
     "normalize_branches",
     "pool",
     "spec_output_size",
+    # heads (keras_cnns.layers.heads)
+    "CLASSIFIER",
+    "MAIN_OUTPUT",
+    "classifier",
+    "fully_connected",
+    "fully_connected_classifier",
+    "global_pool",
+    "googlenet_aux_head",
+    "inception_v3_aux_head",
+    "main_output_name",
+    "pooled_classifier",
+    "with_aux_heads",
 ]

@@ -1,5 +1,9 @@
 """AlexNet (Krizhevsky, Sutskever & Hinton 2012) and its single-tower form (Krizhevsky
-2014, "One weird trick for parallelizing convolutional neural networks")."""
+2014, "One weird trick for parallelizing convolutional neural networks").
+
+Five convolutions (`conv1`..`conv5`, LRN `norm1`/`norm2`, pooling `pool1`/`pool2`/`pool5`)
+and the fully connected top of `keras_cnns.layers.heads`: `fc6`, `fc6_dropout`, `fc7`,
+`fc7_dropout`, `predictions`."""
 
 from __future__ import annotations
 
@@ -7,9 +11,10 @@ import keras
 
 from keras_cnns.layers.grouped_conv import GroupedConv2D
 from keras_cnns.layers.lrn import LocalResponseNormalization
+from keras_cnns.layers.heads import fully_connected_classifier
 from keras_cnns.models.common import build_model, smallest_input
-from keras_cnns.validation import check_choice, check_divides, check_float
-from keras_cnns.models.registry import register_model
+from keras_cnns.models.registry import Published, get_spec, register_model
+from keras_cnns.validation import check_bool, check_choice, check_divides, check_rate
 
 # variant -> conv widths, conv1 padding, LRN by default, default input shape.
 VARIANTS = {
@@ -27,28 +32,6 @@ def _windows(conv1_pad: int):
     return windows
 
 
-@register_model(
-    "alexnet",
-    default_input_shape=(227, 227, 3),
-    min_input_size=smallest_input(_windows(0)),
-    reference="Krizhevsky et al. 2012: 60,965,224 parameters with two towers",
-)
-def alexnet(**kwargs) -> keras.Model:
-    """AlexNet: five convolutions (LRN and overlapping 3x3/2 max pooling) and three FC layers.
-
-    Family options:
-        variant: `"paper"` (default) — 96-256-384-384-256 filters, LRN after conv1 and
-            conv2, 227x227x3 input so that the last pooling gives 6x6x256.
-            `"single_tower"` — 64-192-384-256-256 without LRN, 224x224x3 input
-            (torchvision's AlexNet).
-        groups: groups of conv2, conv4 and conv5; the paper's two GPU towers are
-            `groups=2` (default for "paper"), `groups=1` is one tower.
-        lrn: override whether LRN follows conv1 and conv2.
-        dropout: dropout rate after fc6 and fc7 (paper: 0.5).
-    """
-    return _alexnet(**kwargs)
-
-
 def _alexnet(variant="paper", groups=None, lrn=None, dropout=0.5, **common) -> keras.Model:
     check_choice("variant", variant, VARIANTS)
     spec = VARIANTS[variant]
@@ -57,10 +40,9 @@ def _alexnet(variant="paper", groups=None, lrn=None, dropout=0.5, **common) -> k
     check_divides(
         "groups", groups, [widths[0], widths[1], widths[2], widths[3], widths[3], widths[4]]
     )
+    check_bool("lrn", lrn, allow_none=True)
     use_lrn = spec["lrn"] if lrn is None else lrn
-    if not isinstance(use_lrn, bool):
-        raise TypeError(f"`lrn` must be True, False or None; received {lrn!r}.")
-    dropout = check_float("dropout", dropout, low=0.0, high=1.0, high_inclusive=False)
+    dropout = check_rate("dropout", dropout)
     layers = keras.layers
 
     def features(x):
@@ -84,17 +66,44 @@ def _alexnet(variant="paper", groups=None, lrn=None, dropout=0.5, **common) -> k
         return x
 
     def top(x, num_classes, classifier_activation):
-        x = layers.Flatten(name="flatten")(x)
-        for index in (6, 7):
-            x = layers.Dense(4096, activation="relu", name=f"fc{index}")(x)
-            x = layers.Dropout(dropout, name=f"drop{index}")(x)
-        return layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
+        return fully_connected_classifier(
+            x, num_classes, classifier_activation, [("fc6", 4096), ("fc7", 4096)],
+            dropout_rate=dropout,
+        )
 
+    # The variant sets the default and smallest input; the registry the published weights.
     return build_model(
         "alexnet",
         features,
         top,
         default_input_shape=(spec["size"], spec["size"], 3),
         min_input_size=smallest_input(_windows(spec["conv1_pad"])),
+        published_weights=get_spec("alexnet").weights,
         **common,
     )
+
+
+@register_model(
+    "alexnet",
+    default_input_shape=(227, 227, 3),
+    min_input_size=smallest_input(_windows(0)),
+    reference="Krizhevsky et al. 2012: 60,965,224 parameters with two towers",
+    published=Published.from_error(
+        40.7, "ImageNet", "Krizhevsky et al. 2012, Table 2 (1 CNN, 40.7% top-1 error)"
+    ),
+    options=_alexnet,
+)
+def alexnet(**kwargs) -> keras.Model:
+    """AlexNet: five convolutions (LRN and overlapping 3x3/2 max pooling) and three FC layers.
+
+    Family options:
+        variant: `"paper"` (default) — 96-256-384-384-256 filters, LRN after conv1 and
+            conv2, 227x227x3 input so that the last pooling gives 6x6x256.
+            `"single_tower"` — 64-192-384-256-256 without LRN, 224x224x3 input
+            (torchvision's AlexNet).
+        groups: groups of conv2, conv4 and conv5; the paper's two GPU towers are
+            `groups=2` (default for "paper"), `groups=1` is one tower.
+        lrn: override whether LRN follows conv1 and conv2.
+        dropout: dropout rate after fc6 and fc7 (paper: 0.5).
+    """
+    return _alexnet(**kwargs)

@@ -1,8 +1,11 @@
 """Training with auxiliary classifiers (GoogLeNet's aux1/aux2, Inception v3's aux).
 
 A model built with `aux_logits=True` returns a dict of outputs: `"logits"` for the main
-classifier and one entry per auxiliary head. Keras trains such a model directly when the
-loss, its weights and the targets are given per output:
+classifier and one entry per auxiliary head (`"aux1"`, `"aux2"` or `"aux"`). Each output
+layer is named after its key, so `model.output_names` holds the same names (Keras sorts
+them: `['aux1', 'aux2', 'logits']`) and `{name: loss for name in model.output_names}`
+compiles. Keras trains such a model directly when the loss, its weights and the targets
+are given per output:
 
     model = keras_cnns.googlenet(num_classes=10, input_shape=(96, 96, 3), aux_logits=True)
     model.compile("sgd", **loss_config(model, "sparse_categorical_crossentropy"))
@@ -18,14 +21,20 @@ from typing import Any
 
 import keras
 
-MAIN_OUTPUT = "logits"
+from keras_cnns.layers.heads import MAIN_OUTPUT
+
 AUX_LOSS_WEIGHT = 0.3  # Szegedy et al. 2014, section 5 (also used for Inception v3's head)
 
 
 def output_names(model: keras.Model) -> list[str]:
-    """The names of a model's outputs: `["logits", "aux1", ...]`, or `[]` for one output."""
+    """The names of a model's outputs, main output first: `["logits", "aux1", ...]`, or
+    `[]` for one output. (`model.output_names` has the same names in Keras' sorted
+    order.)"""
     outputs = model.output
-    return list(outputs) if isinstance(outputs, dict) else []
+    if not isinstance(outputs, dict):
+        return []
+    names = list(outputs)
+    return sorted(names, key=lambda name: name != MAIN_OUTPUT)
 
 
 def _check_aux_model(model: keras.Model) -> list[str]:

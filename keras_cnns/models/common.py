@@ -1,25 +1,27 @@
 """The one place where every builder's common arguments are checked and applied.
 
-Family files describe their network (a `features` function and a `top` function) and hand
-both to `build_model`, which owns the input layer, input-size checks and adaptation, the
-top/pooling choice and weight loading. No family file repeats any of that.
+Family files describe their network (a `features` function and a `top` function built
+from `keras_cnns.layers.heads`) and hand both to `build_model` with the model's default
+input shape, smallest input and published weights (from its registry entry,
+`ModelSpec.build_args()`, or the family's own table for unregistered variants).
+`build_model` owns the input layer, input-size checks and adaptation, the top/pooling
+choice and weight loading. No family file repeats any of that.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import keras
 
-from keras_cnns.models.registry import COMMON_ARGS_DOC, PretrainedWeights, get_spec  # noqa: F401
-from keras_cnns.validation import check_activation, check_choice, check_int
+from keras_cnns.layers.heads import global_pool
+from keras_cnns.models.registry import PretrainedWeights
+from keras_cnns.validation import check_activation, check_bool, check_choice, check_int
 
 POOLING_CHOICES = (None, "avg", "max")
 FIT_INPUT_CHOICES = (None, "pad", "resize")
-
-
 
 class InputTooSmallError(ValueError):
     """The input is smaller than the network accepts; `min_size` is the smallest side."""
@@ -102,27 +104,17 @@ def _check_weights(
     )
 
 
-# ------------------------------------------------------------------------ heads
-def classifier(x, num_classes: int, activation: Any, name: str = "predictions"):
-    """The last fully connected layer with the chosen classifier activation."""
-    return keras.layers.Dense(num_classes, activation=activation, name=name)(x)
-
-
-def global_pool(x, pooling: str | None):
-    """Global pooling for `include_top=False` (or the identity when `pooling=None`)."""
-    if pooling == "avg":
-        return keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    if pooling == "max":
-        return keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
-    return x
-
-
 # ---------------------------------------------------------------------- builder
 def build_model(
     model_name: str,
     features: Callable[[Any], Any],
     top: Callable[[Any, int, Any], Any],
     *,
+    default_input_shape: tuple[int, int, int],
+    min_input_size: int,
+    published_weights: Mapping[str, PretrainedWeights] | None = None,
+    fixed_size_top: bool = True,
+    weights_loader: Callable[[keras.Model, str], None] | None = None,
     num_classes: int = 1000,
     input_shape: Any = None,
     include_top: bool = True,
@@ -131,23 +123,24 @@ def build_model(
     classifier_activation: Any = "softmax",
     name: str | None = None,
     fit_input: str | None = None,
-    default_input_shape: tuple[int, int, int] | None = None,
-    min_input_size: int | None = None,
-    fixed_size_top: bool = True,
 ) -> keras.Model:
     """Build a functional model from a family's `features` and `top` functions.
 
     Args:
-        model_name: the registered name; its registry entry gives the default input
-            shape, the minimum size and the published weights.
+        model_name: the model's name when `name` is None (the registered name, or
+            e.g. `"resnet26"` for an unregistered variant).
         features: maps the (adapted) input tensor to the last feature map.
         top: maps `(features, num_classes, classifier_activation)` to the output
             tensor, or to a dict of named outputs (for auxiliary heads).
-        default_input_shape, min_input_size: override the registry's values when a
-            family option changes them.
+        default_input_shape: the input shape used when `input_shape=None`.
+        min_input_size: the smallest height/width the network accepts.
+        published_weights: the published weights `weights=` may name (`{}` or None
+            when there are none).
         fixed_size_top: whether the classifier needs a fixed spatial size (a
             flattening top does; a global-pooling top does not).
-        Other arguments: see `COMMON_ARGS_DOC`.
+        weights_loader: `(model, path)` loads a weight file, published or given by
+            path, into the built model; `None`: `model.load_weights` (Keras' formats).
+        Other arguments: the common arguments (`registry.COMMON_ARGS_DOC`).
     """
     if keras.config.image_data_format() != "channels_last":
         raise ValueError(
@@ -155,12 +148,10 @@ def build_model(
             f"{keras.config.image_data_format()!r}. Call "
             "keras.config.set_image_data_format('channels_last')."
         )
-    spec = get_spec(model_name)
-    default_shape = tuple(default_input_shape or spec.default_input_shape)
-    min_size = int(min_input_size or spec.min_input_size)
+    default_shape = tuple(default_input_shape)
+    min_size = int(min_input_size)
 
-    if not isinstance(include_top, bool):
-        raise TypeError(f"`include_top` must be True or False; received {include_top!r}.")
+    check_bool("include_top", include_top)
     check_choice("pooling", pooling, POOLING_CHOICES)
     if include_top and pooling is not None:
         raise ValueError(
@@ -174,7 +165,7 @@ def build_model(
     if name is not None and not isinstance(name, str):
         raise TypeError(f"`name` must be a string or None; received {name!r}.")
 
-    pretrained = _check_weights(weights, spec.weights)
+    pretrained = _check_weights(weights, dict(published_weights or {}))
     shape = _check_input_shape(
         input_shape, default_shape, allow_none=not (include_top and fixed_size_top)
     )
@@ -207,7 +198,7 @@ def build_model(
     model = keras.Model(inputs, outputs, name=name or model_name)
 
     if pretrained is not None:
-        _load_weights(model, weights, pretrained, include_top)
+        _load_weights(model, weights, pretrained, include_top, weights_loader)
     return model
 
 
@@ -233,26 +224,35 @@ def _fit_input(inputs, shape, min_size: int, fit_input: str | None):
     return keras.layers.ZeroPadding2D(padding, name="fit_input_pad")(inputs)
 
 
-def _load_weights(model: keras.Model, weights: Any, pretrained: Any, include_top: bool) -> None:
-    if isinstance(pretrained, PretrainedWeights):
-        url = pretrained.top_url if include_top else pretrained.notop_url
-        file_hash = pretrained.top_hash if include_top else pretrained.notop_hash
-        if url is None:
-            raise ValueError(
-                f"`weights={weights!r}` are published only with the classifier; "
-                "use include_top=True."
-            )
-        path = keras.utils.get_file(
-            fname=url.rsplit("/", 1)[-1],
-            origin=url,
-            file_hash=file_hash,
-            cache_subdir=pretrained.cache_subdir,
-            cache_dir=pretrained.cache_dir,
+def fetch_weights(weights: Any, pretrained: PretrainedWeights, include_top: bool) -> str:
+    """The local path of a published weight file (with or without the classifier),
+    downloaded and hash-checked by `keras.utils.get_file` (cached after the first time)."""
+    url = pretrained.top_url if include_top else pretrained.notop_url
+    file_hash = pretrained.top_hash if include_top else pretrained.notop_hash
+    if url is None:
+        raise ValueError(
+            f"`weights={weights!r}` are published only with the classifier; "
+            "use include_top=True."
         )
+    return keras.utils.get_file(
+        fname=url.rsplit("/", 1)[-1],
+        origin=url,
+        file_hash=file_hash,
+        cache_subdir=pretrained.cache_subdir,
+        cache_dir=pretrained.cache_dir,
+    )
+
+
+def _load_weights(model: keras.Model, weights: Any, pretrained: Any, include_top: bool, loader) -> None:
+    if isinstance(pretrained, PretrainedWeights):
+        path = fetch_weights(weights, pretrained, include_top)
     else:
         path = pretrained
     try:
-        model.load_weights(path)
+        if loader is None:
+            model.load_weights(path)
+        else:
+            loader(model, path)
     except (ValueError, KeyError) as err:
         raise ValueError(
             f"`weights={weights!r}`: the file does not fit this model (layers or shapes "

@@ -4,8 +4,9 @@ memory-efficient form (Pleiss et al. 2017, "Memory-efficient implementation of D
 The ImageNet networks (Table 1: DenseNet-121/169/201/264, and torchvision's DenseNet-161
 with k=48) and the CIFAR networks of Table 2 are rows of two small tables read by one
 function. The ImageNet networks are keras.applications' layout and layer names
-(`conv1_conv`, `conv2_block1_0_bn`, `pool2_conv`, `bn`, `predictions`), so its
-DenseNet121/169/201 weight files load with `weights="imagenet"`.
+(`conv1_conv`, `conv2_block1_0_bn`, `pool2_conv`, `bn`, `avg_pool`, `predictions`; the top
+is `keras_cnns.layers.heads.pooled_classifier`), so its DenseNet121/169/201 weight files
+load with `weights="imagenet"`.
 
 With `memory_efficient=True` every dense block is one `DenseBlock` layer (`conv2`,
 `conv3`, ...) that recomputes each dense layer's concatenation-BN-ReLU-conv in the
@@ -25,7 +26,15 @@ from keras_cnns.layers.dense import (
     dense_block,
     transition_block,
 )
-from keras_cnns.models.common import build_model, classifier, smallest_input
+from keras_cnns.layers.heads import pooled_classifier
+from keras_cnns.models.common import build_model, smallest_input
+from keras_cnns.models.registry import (
+    TORCHVISION_ACC1,
+    PretrainedWeights,
+    Published,
+    get_spec,
+    register_model,
+)
 from keras_cnns.validation import (
     check_bool,
     check_compression,
@@ -33,7 +42,6 @@ from keras_cnns.validation import (
     check_positive_int,
     check_rate,
 )
-from keras_cnns.models.registry import PretrainedWeights, register_model
 
 # Table 1 (and torchvision's densenet161): depth -> (growth rate k, layers per block).
 # The stem has 2k filters; every dense layer has the bottleneck; transitions halve.
@@ -122,8 +130,10 @@ def _densenet(depth: int, memory_efficient: bool = False, dropout: float = 0.0, 
         x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
         return layers.MaxPooling2D(3, strides=2, name="pool1")(x)
 
+    spec = get_spec(f"densenet{depth}")
     return _build(
-        f"densenet{depth}",
+        spec.name,
+        build_args=spec.build_args(),
         stem=stem,
         growth_rate=growth_rate,
         blocks=blocks,
@@ -157,11 +167,12 @@ def _densenet_cifar(
         (name for name, row in CIFAR.items() if row == (depth, growth_rate, bottleneck, compression)),
         None,
     )
-    if default_name is None:
+    if default_name is not None:
+        model_name, build_args = default_name, get_spec(default_name).build_args()
+    else:  # any other CIFAR DenseNet (densenet_cifar): the CIFAR input, no published weights
         letters = ("b" if bottleneck else "") + ("c" if compression < 1.0 else "")
-        common["name"] = common.get("name") or (
-            f"densenet{'_' + letters if letters else ''}{depth}_k{growth_rate}"
-        )
+        model_name = f"densenet{'_' + letters if letters else ''}{depth}_k{growth_rate}"
+        build_args = dict(default_input_shape=(32, 32, 3), min_input_size=CIFAR_MIN_SIZE)
     layers = keras.layers
 
     def stem(x):
@@ -173,7 +184,8 @@ def _densenet_cifar(
         )(x)
 
     return _build(
-        default_name or "densenet40",
+        model_name,
+        build_args=build_args,
         stem=stem,
         growth_rate=growth_rate,
         blocks=(layers_per_block,) * 3,
@@ -183,14 +195,13 @@ def _densenet_cifar(
         epsilon=CIFAR_EPSILON,
         memory_efficient=memory_efficient,
         common=common,
-        default_input_shape=(32, 32, 3),
-        min_input_size=CIFAR_MIN_SIZE,
     )
 
 
 def _build(
     model_name,
     *,
+    build_args,
     stem,
     growth_rate,
     blocks,
@@ -200,26 +211,21 @@ def _build(
     epsilon,
     memory_efficient,
     common,
-    **build_options,
 ) -> keras.Model:
-    if not isinstance(memory_efficient, bool):
-        raise TypeError(f"`memory_efficient` must be True or False; received {memory_efficient!r}.")
+    check_bool("memory_efficient", memory_efficient)
     dropout = check_rate("dropout", dropout)
     weights = common.get("weights")
     if memory_efficient and weights is not None:
         # Weight files are written layer by layer for the plain graph: load them there
         # (through the one shared loader), then copy; both hold the same variables in
         # the same order.
-        plain = _build(
-            model_name, stem=stem, growth_rate=growth_rate, blocks=blocks,
-            bottleneck=bottleneck, compression=compression, dropout=dropout,
-            epsilon=epsilon, memory_efficient=False, common=common, **build_options,
+        settings = dict(
+            build_args=build_args, stem=stem, growth_rate=growth_rate, blocks=blocks,
+            bottleneck=bottleneck, compression=compression, dropout=dropout, epsilon=epsilon,
         )
+        plain = _build(model_name, **settings, memory_efficient=False, common=common)
         model = _build(
-            model_name, stem=stem, growth_rate=growth_rate, blocks=blocks,
-            bottleneck=bottleneck, compression=compression, dropout=dropout,
-            epsilon=epsilon, memory_efficient=True, common=dict(common, weights=None),
-            **build_options,
+            model_name, **settings, memory_efficient=True, common=dict(common, weights=None)
         )
         model.set_weights(plain.get_weights())
         return model
@@ -251,11 +257,9 @@ def _build(
         x = BatchNormalization(epsilon=epsilon, name="bn")(x)
         return layers.Activation("relu", name="relu")(x)
 
-    def top(x, num_classes, classifier_activation):
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        return classifier(x, num_classes, classifier_activation)
-
-    return build_model(model_name, features, top, fixed_size_top=False, **build_options, **common)
+    return build_model(
+        model_name, features, pooled_classifier, fixed_size_top=False, **build_args, **common
+    )
 
 
 # ---------------------------------------------------------------------- registry
@@ -276,28 +280,45 @@ _CIFAR_DOC = """
     Other depths, growth rates and compressions: `keras_cnns.models.densenet.densenet_cifar`.
 """
 _IMAGENET_REG = dict(
-    default_input_shape=(224, 224, 3), min_input_size=IMAGENET_MIN_SIZE, options_doc=_IMAGENET_DOC
+    default_input_shape=(224, 224, 3), min_input_size=IMAGENET_MIN_SIZE, options=_densenet,
+    options_doc=_IMAGENET_DOC,
 )
-_CIFAR_REG = dict(default_input_shape=(32, 32, 3), min_input_size=CIFAR_MIN_SIZE, options_doc=_CIFAR_DOC)
+_CIFAR_REG = dict(
+    default_input_shape=(32, 32, 3), min_input_size=CIFAR_MIN_SIZE, options=_densenet_cifar,
+    options_doc=_CIFAR_DOC,
+)
 _KA_REF = "Huang et al. 2017, Table 1; keras.applications; torchvision"
+_HUANG = "Huang et al. 2017, Table 2 (C10+ error {}%)"
+
+
+def _tv(top1: float) -> Published:
+    return Published(top1, "ImageNet", TORCHVISION_ACC1)
+
+
+def _huang(error: float) -> Published:
+    return Published.from_error(error, "CIFAR-10", _HUANG.format(error))
 
 
 @register_model(
-    "densenet", reference=_KA_REF, weights={"imagenet": KA_WEIGHTS[121]}, **_IMAGENET_REG
+    "densenet", reference=_KA_REF, weights={"imagenet": KA_WEIGHTS[121]}, published=_tv(74.434),
+    **_IMAGENET_REG,
 )
 def densenet121(**kwargs) -> keras.Model:
     """DenseNet-121 (k=32): dense blocks of 6-12-24-16 bottleneck layers (ImageNet)."""
     return _densenet(121, **kwargs)
 
 
-@register_model("densenet", reference="torchvision densenet161 (k=48)", **_IMAGENET_REG)
+@register_model(
+    "densenet", reference="torchvision densenet161 (k=48)", published=_tv(77.138), **_IMAGENET_REG
+)
 def densenet161(**kwargs) -> keras.Model:
     """DenseNet-161 (k=48): dense blocks of 6-12-36-24 bottleneck layers (ImageNet)."""
     return _densenet(161, **kwargs)
 
 
 @register_model(
-    "densenet", reference=_KA_REF, weights={"imagenet": KA_WEIGHTS[169]}, **_IMAGENET_REG
+    "densenet", reference=_KA_REF, weights={"imagenet": KA_WEIGHTS[169]}, published=_tv(75.600),
+    **_IMAGENET_REG,
 )
 def densenet169(**kwargs) -> keras.Model:
     """DenseNet-169 (k=32): dense blocks of 6-12-32-32 bottleneck layers (ImageNet)."""
@@ -305,7 +326,8 @@ def densenet169(**kwargs) -> keras.Model:
 
 
 @register_model(
-    "densenet", reference=_KA_REF, weights={"imagenet": KA_WEIGHTS[201]}, **_IMAGENET_REG
+    "densenet", reference=_KA_REF, weights={"imagenet": KA_WEIGHTS[201]}, published=_tv(76.896),
+    **_IMAGENET_REG,
 )
 def densenet201(**kwargs) -> keras.Model:
     """DenseNet-201 (k=32): dense blocks of 6-12-48-32 bottleneck layers (ImageNet)."""
@@ -318,31 +340,41 @@ def densenet264(**kwargs) -> keras.Model:
     return _densenet(264, **kwargs)
 
 
-@register_model("densenet", reference="Huang et al. 2017, Table 2 (1.0M)", **_CIFAR_REG)
+@register_model(
+    "densenet", reference="Huang et al. 2017, Table 2 (1.0M)", published=_huang(5.24), **_CIFAR_REG
+)
 def densenet40(**kwargs) -> keras.Model:
     """DenseNet (L=40, k=12) for CIFAR: 3 blocks of 12 BN-ReLU-conv3x3 layers."""
     return _densenet_cifar(*CIFAR["densenet40"], **kwargs)
 
 
-@register_model("densenet", reference="Huang et al. 2017, Table 2 (7.0M)", **_CIFAR_REG)
+@register_model(
+    "densenet", reference="Huang et al. 2017, Table 2 (7.0M)", published=_huang(4.10), **_CIFAR_REG
+)
 def densenet100(**kwargs) -> keras.Model:
     """DenseNet (L=100, k=12) for CIFAR: 3 blocks of 32 BN-ReLU-conv3x3 layers."""
     return _densenet_cifar(*CIFAR["densenet100"], **kwargs)
 
 
-@register_model("densenet", reference="Huang et al. 2017, Table 2 (0.8M)", **_CIFAR_REG)
+@register_model(
+    "densenet", reference="Huang et al. 2017, Table 2 (0.8M)", published=_huang(4.51), **_CIFAR_REG
+)
 def densenet_bc100(**kwargs) -> keras.Model:
     """DenseNet-BC (L=100, k=12) for CIFAR: 3 blocks of 16 bottleneck layers, θ=0.5."""
     return _densenet_cifar(*CIFAR["densenet_bc100"], **kwargs)
 
 
-@register_model("densenet", reference="Huang et al. 2017, Table 2 (15.3M)", **_CIFAR_REG)
+@register_model(
+    "densenet", reference="Huang et al. 2017, Table 2 (15.3M)", published=_huang(3.62), **_CIFAR_REG
+)
 def densenet_bc250(**kwargs) -> keras.Model:
     """DenseNet-BC (L=250, k=24) for CIFAR: 3 blocks of 41 bottleneck layers, θ=0.5."""
     return _densenet_cifar(*CIFAR["densenet_bc250"], **kwargs)
 
 
-@register_model("densenet", reference="Huang et al. 2017, Table 2 (25.6M)", **_CIFAR_REG)
+@register_model(
+    "densenet", reference="Huang et al. 2017, Table 2 (25.6M)", published=_huang(3.46), **_CIFAR_REG
+)
 def densenet_bc190(**kwargs) -> keras.Model:
     """DenseNet-BC (L=190, k=40) for CIFAR: 3 blocks of 31 bottleneck layers, θ=0.5."""
     return _densenet_cifar(*CIFAR["densenet_bc190"], **kwargs)

@@ -1,8 +1,11 @@
 """GoogLeNet (Szegedy et al. 2014, "Going deeper with convolutions"), Table 1.
 
 The nine inception modules 3a-5b are `InceptionBlock`s built from the table's filter
-columns by `inception_v1_branches`; the two auxiliary classifiers of section 5 hang off
-4a and 4d when `aux_logits=True`.
+columns by `inception_v1_branches`; the top is `avg_pool`, `avg_pool_dropout` and the
+classifier (`keras_cnns.layers.heads.pooled_classifier`). With `aux_logits=True` the two
+auxiliary classifiers of section 5 (`heads.googlenet_aux_head`) hang off 4a and 4d, and
+the model's outputs are the dict `{"logits", "aux1", "aux2"}` whose keys are also the
+names of the three output layers (so `model.output_names` has the same names).
 """
 
 from __future__ import annotations
@@ -11,9 +14,15 @@ import keras
 
 from keras_cnns.layers.inception import InceptionBlock, conv, conv_unit, pool
 from keras_cnns.layers.lrn import LocalResponseNormalization
+from keras_cnns.layers.heads import (
+    googlenet_aux_head,
+    main_output_name,
+    pooled_classifier,
+    with_aux_heads,
+)
 from keras_cnns.models.common import build_model, smallest_input
-from keras_cnns.validation import check_float
-from keras_cnns.models.registry import register_model
+from keras_cnns.models.registry import TORCHVISION_ACC1, Published, get_spec, register_model
+from keras_cnns.validation import check_bool, check_rate
 
 # Table 1: module -> (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj); "pool" is
 # the 3x3/2 max pooling between stages.
@@ -60,37 +69,6 @@ def inception_v1_branches(
     ]
 
 
-@register_model(
-    "googlenet",
-    default_input_shape=(224, 224, 3),
-    min_input_size=MIN_INPUT_SIZE,
-    reference="Szegedy et al. 2014, Table 1: 6,998,552 parameters (no aux heads)",
-)
-def googlenet(**kwargs) -> keras.Model:
-    """GoogLeNet (Inception v1): 7x7/2 stem, LRN, nine inception modules, average pooling.
-
-    Faithful to Table 1 (the 5x5 branches are real 5x5 convolutions; convolutions have
-    biases and ReLU; LRN as in the reference Caffe model: local size 5, alpha 1e-4 with
-    Caffe's alpha/n convention, beta 0.75, k 1). The final 7x7/1 average pooling is a
-    global average pooling (the same at 224x224, and any input size works).
-
-    Family options:
-        aux_logits: add the two auxiliary classifiers after 4a and 4d (5x5/3 average
-            pooling, 1x1 conv 128, FC 1024, dropout 0.7, FC classes). The model then
-            has a dict of outputs `{"logits", "aux1", "aux2"}`: compile with
-            `loss={"logits": l, "aux1": l, "aux2": l}, loss_weights={"logits": 1.0,
-            "aux1": 0.3, "aux2": 0.3}` (or `auxiliary.loss_config(model, l)`), and
-            export `auxiliary.without_aux_heads(model)`. Needs include_top=True, a
-            fixed input size and inputs of at least 65x65.
-        batch_norm: the BN variant: batch normalization after every convolution
-            (convolutions without bias) and no LRN. Unlike torchvision's, its "5x5"
-            branch keeps the paper's 5x5 kernel.
-        dropout: dropout before the classifier (paper: 0.4).
-        aux_dropout: dropout in the auxiliary classifiers (paper: 0.7).
-    """
-    return _googlenet(**kwargs)
-
-
 def _googlenet(
     aux_logits: bool = False,
     batch_norm: bool = False,
@@ -98,11 +76,10 @@ def _googlenet(
     aux_dropout: float = 0.7,
     **common,
 ) -> keras.Model:
-    for arg, value in (("aux_logits", aux_logits), ("batch_norm", batch_norm)):
-        if not isinstance(value, bool):
-            raise TypeError(f"`{arg}` must be True or False; received {value!r}.")
-    dropout = check_float("dropout", dropout, low=0.0, high=1.0, high_inclusive=False)
-    aux_dropout = check_float("aux_dropout", aux_dropout, low=0.0, high=1.0, high_inclusive=False)
+    check_bool("aux_logits", aux_logits)
+    check_bool("batch_norm", batch_norm)
+    dropout = check_rate("dropout", dropout)
+    aux_dropout = check_rate("aux_dropout", aux_dropout)
     if aux_logits and common.get("include_top", True) is False:
         raise ValueError(
             "`aux_logits=True` needs include_top=True: the auxiliary classifiers are "
@@ -138,31 +115,64 @@ def _googlenet(
             taps[module] = x
         return x
 
-    def aux_head(x, index, num_classes, classifier_activation):
-        prefix = f"aux{index}"
-        x = layers.AveragePooling2D(5, strides=3, name=f"{prefix}_pool")(x)
-        x = unit(x, 128, 1, name=f"{prefix}_conv")
-        x = layers.Flatten(name=f"{prefix}_flatten")(x)
-        x = layers.Dense(1024, activation="relu", name=f"{prefix}_fc")(x)
-        x = layers.Dropout(aux_dropout, name=f"{prefix}_dropout")(x)
-        return layers.Dense(num_classes, activation=classifier_activation, name=f"{prefix}_predictions")(x)
-
     def top(x, num_classes, classifier_activation):
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = layers.Dropout(dropout, name="dropout")(x)
-        logits = layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
+        logits = pooled_classifier(
+            x, num_classes, classifier_activation, dropout_rate=dropout,
+            name=main_output_name(aux_logits),
+        )
         if not aux_logits:
             return logits
-        outputs = {"logits": logits}
-        for index, module in enumerate(AUX_AFTER, start=1):
-            outputs[f"aux{index}"] = aux_head(taps[module], index, num_classes, classifier_activation)
-        return outputs
+        aux = {
+            f"aux{index}": googlenet_aux_head(
+                taps[module], num_classes, classifier_activation, name=f"aux{index}",
+                dropout_rate=aux_dropout, batch_norm=batch_norm,
+            )
+            for index, module in enumerate(AUX_AFTER, start=1)
+        }
+        return with_aux_heads(logits, aux)
 
+    spec = get_spec("googlenet")
     return build_model(
-        "googlenet",
+        spec.name,
         features,
         top,
-        min_input_size=AUX_MIN_INPUT_SIZE if aux_logits else MIN_INPUT_SIZE,
+        default_input_shape=spec.default_input_shape,
+        min_input_size=AUX_MIN_INPUT_SIZE if aux_logits else spec.min_input_size,
+        published_weights=spec.weights,
         fixed_size_top=aux_logits,
         **common,
     )
+
+
+@register_model(
+    "googlenet",
+    default_input_shape=(224, 224, 3),
+    min_input_size=MIN_INPUT_SIZE,
+    reference="Szegedy et al. 2014, Table 1: 6,998,552 parameters (no aux heads)",
+    published=Published(69.778, "ImageNet", TORCHVISION_ACC1 + " (BN variant, 3x3 in the 5x5 branch)"),
+    options=_googlenet,
+)
+def googlenet(**kwargs) -> keras.Model:
+    """GoogLeNet (Inception v1): 7x7/2 stem, LRN, nine inception modules, average pooling.
+
+    Faithful to Table 1 (the 5x5 branches are real 5x5 convolutions; convolutions have
+    biases and ReLU; LRN as in the reference Caffe model: local size 5, alpha 1e-4 with
+    Caffe's alpha/n convention, beta 0.75, k 1). The final 7x7/1 average pooling is a
+    global average pooling (the same at 224x224, and any input size works).
+
+    Family options:
+        aux_logits: add the two auxiliary classifiers after 4a and 4d (5x5/3 average
+            pooling, 1x1 conv 128, FC 1024, dropout 0.7, FC classes). The model then
+            has a dict of outputs `{"logits", "aux1", "aux2"}` (also the names of
+            its output layers, so `model.output_names` lists them): compile with
+            `loss={"logits": l, "aux1": l, "aux2": l}, loss_weights={"logits": 1.0,
+            "aux1": 0.3, "aux2": 0.3}` (or `auxiliary.loss_config(model, l)`), and
+            export `auxiliary.without_aux_heads(model)`. Needs include_top=True, a
+            fixed input size and inputs of at least 65x65.
+        batch_norm: the BN variant: batch normalization after every convolution
+            (convolutions without bias) and no LRN. Unlike torchvision's, its "5x5"
+            branch keeps the paper's 5x5 kernel.
+        dropout: dropout before the classifier (paper: 0.4).
+        aux_dropout: dropout in the auxiliary classifiers (paper: 0.7).
+    """
+    return _googlenet(**kwargs)

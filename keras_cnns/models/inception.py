@@ -4,13 +4,13 @@
 Both are stems of plain convolutions followed by a table of `InceptionBlock`s: v2's
 modules come from the columns of the BN paper's Figure 5, v3's are keras.applications'
 `mixed0`..`mixed10` (the paper's Figures 5, 6, 7 and the grid reductions of Figure 10),
-weight-compatible with `keras.applications.InceptionV3`.
+weight-compatible with `keras.applications.InceptionV3`. Both end in
+`keras_cnns.layers.heads.pooled_classifier` (`avg_pool`, `avg_pool_dropout` when dropout
+is on, `predictions`); v3's auxiliary classifier is `heads.inception_v3_aux_head`, and with
+it the outputs are `{"logits", "aux"}`, also the names of the two output layers.
 """
 
 from __future__ import annotations
-
-import os
-from typing import Any
 
 import h5py
 import keras
@@ -23,9 +23,23 @@ from keras_cnns.layers.inception import (
     pool,
     spec_output_size,
 )
+from keras_cnns.layers.heads import (
+    CLASSIFIER,
+    MAIN_OUTPUT,
+    inception_v3_aux_head,
+    main_output_name,
+    pooled_classifier,
+    with_aux_heads,
+)
 from keras_cnns.models.common import build_model, output_size
-from keras_cnns.validation import check_float
-from keras_cnns.models.registry import PretrainedWeights, get_spec, register_model
+from keras_cnns.models.registry import (
+    KERAS_IO_TOP1,
+    PretrainedWeights,
+    Published,
+    get_spec,
+    register_model,
+)
+from keras_cnns.validation import check_bool, check_rate
 
 # ============================================================ Inception v2 (BN-Inception)
 # Figure 5 of Ioffe & Szegedy: module -> (#1x1, #3x3 reduce, #3x3, double #3x3 reduce,
@@ -63,31 +77,8 @@ def bn_inception_branches(
     return branches
 
 
-@register_model(
-    "inception",
-    default_input_shape=(224, 224, 3),
-    min_input_size=V2_MIN_INPUT_SIZE,
-    reference="Ioffe & Szegedy 2015, Figure 5 (BN-Inception); TF-Slim inception_v2",
-)
-def inception_v2(**kwargs) -> keras.Model:
-    """Inception v2 (BN-Inception): batch norm everywhere, 5x5 as two 3x3, stride-2 modules.
-
-    GoogLeNet with batch normalization after every convolution, the 5x5 branches
-    replaced by two 3x3 convolutions, and stride-2 modules (3c, 4e) instead of max
-    pooling between stages.
-
-    Batch normalization has a scale and an offset (the paper's gamma and beta),
-    epsilon 1e-3; convolutions have no bias. The first convolution is a plain 7x7/2
-    convolution as in the paper's table (TF-Slim makes it separable).
-
-    Family options:
-        dropout: dropout before the classifier (default 0: the BN paper removes it).
-    """
-    return _inception_v2(**kwargs)
-
-
 def _inception_v2(dropout: float = 0.0, **common) -> keras.Model:
-    dropout = check_float("dropout", dropout, low=0.0, high=1.0, high_inclusive=False)
+    dropout = check_rate("dropout", dropout)
     layers = keras.layers
 
     def unit(x, filters, kernel, strides=1, *, name):
@@ -106,12 +97,34 @@ def _inception_v2(dropout: float = 0.0, **common) -> keras.Model:
         return x
 
     def top(x, num_classes, classifier_activation):
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        if dropout:
-            x = layers.Dropout(dropout, name="dropout")(x)
-        return layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
+        return pooled_classifier(x, num_classes, classifier_activation, dropout_rate=dropout)
 
-    return build_model("inception_v2", features, top, fixed_size_top=False, **common)
+    spec = get_spec("inception_v2")
+    return build_model(spec.name, features, top, **spec.build_args(), fixed_size_top=False, **common)
+
+
+@register_model(
+    "inception",
+    default_input_shape=(224, 224, 3),
+    min_input_size=V2_MIN_INPUT_SIZE,
+    reference="Ioffe & Szegedy 2015, Figure 5 (BN-Inception); TF-Slim inception_v2",
+    options=_inception_v2,
+)
+def inception_v2(**kwargs) -> keras.Model:
+    """Inception v2 (BN-Inception): batch norm everywhere, 5x5 as two 3x3, stride-2 modules.
+
+    GoogLeNet with batch normalization after every convolution, the 5x5 branches
+    replaced by two 3x3 convolutions, and stride-2 modules (3c, 4e) instead of max
+    pooling between stages.
+
+    Batch normalization has a scale and an offset (the paper's gamma and beta),
+    epsilon 1e-3; convolutions have no bias. The first convolution is a plain 7x7/2
+    convolution as in the paper's table (TF-Slim makes it separable).
+
+    Family options:
+        dropout: dropout before the classifier (default 0: the BN paper removes it).
+    """
+    return _inception_v2(**kwargs)
 
 
 # ============================================================================ Inception v3
@@ -222,12 +235,64 @@ V3_MIN_INPUT_SIZE = next(n for n in range(1, 1024) if _v3_grid(n))  # 75, as ker
 V3_AUX_MIN_INPUT_SIZE = next(n for n in range(1, 1024) if _v3_aux_pooled(n))
 
 
+def _inception_v3(aux_logits: bool = False, dropout: float = 0.0, **common) -> keras.Model:
+    check_bool("aux_logits", aux_logits)
+    dropout = check_rate("dropout", dropout)
+    if aux_logits and common.get("include_top", True) is False:
+        raise ValueError(
+            "`aux_logits=True` needs include_top=True: the auxiliary classifier is a "
+            "classification head. Pass aux_logits=False with include_top=False."
+        )
+    layers = keras.layers
+    taps = {}
+
+    def features(x):
+        for name, op in V3_STEM:
+            if op["op"] == "pool":
+                x = layers.MaxPooling2D(
+                    tuple(op["size"]), strides=tuple(op["strides"]), padding=op["padding"], name=name
+                )(x)
+            else:
+                x = conv_unit(
+                    x, op["filters"], op["kernel"], op["strides"], op["padding"], name=name, **_V3_BN
+                )
+        for name, branches in V3_MODULES:
+            x = InceptionBlock(branches, **_V3_BN, name=name)(x)
+            taps[name] = x
+        return x
+
+    def top(x, num_classes, classifier_activation):
+        logits = pooled_classifier(
+            x, num_classes, classifier_activation, dropout_rate=dropout,
+            name=main_output_name(aux_logits),
+        )
+        if not aux_logits:
+            return logits
+        aux = inception_v3_aux_head(taps[V3_AUX_AFTER], num_classes, classifier_activation, **_V3_BN)
+        return with_aux_heads(logits, {"aux": aux})
+
+    spec = get_spec("inception_v3")
+    return build_model(
+        spec.name,
+        features,
+        top,
+        default_input_shape=spec.default_input_shape,
+        min_input_size=V3_AUX_MIN_INPUT_SIZE if aux_logits else spec.min_input_size,
+        published_weights=spec.weights,
+        fixed_size_top=False,
+        weights_loader=_load_weights_file,
+        **common,
+    )
+
+
 @register_model(
     "inception",
     default_input_shape=(299, 299, 3),
     min_input_size=V3_MIN_INPUT_SIZE,
     weights={"imagenet": INCEPTION_V3_IMAGENET},
     reference="Szegedy et al. 2016; keras.applications.InceptionV3 (23,851,784 parameters)",
+    published=Published(77.9, "ImageNet", KERAS_IO_TOP1),
+    options=_inception_v3,
 )
 def inception_v3(**kwargs) -> keras.Model:
     """Inception v3: factorized convolutions, 1x7/7x1 modules (= keras.applications).
@@ -248,7 +313,9 @@ def inception_v3(**kwargs) -> keras.Model:
             (mixed7): 5x5/3 average pooling, 1x1 conv 128, a 5x5 conv 768 acting as
             the batch-normalized fully connected layer (its kernel shrinks to the pooled
             grid below 299x299, as in TF-Slim), FC classes. The model then has the
-            outputs `{"logits", "aux"}` (see `keras_cnns.models.auxiliary`); needs
+            outputs `{"logits", "aux"}`, also the names of its output layers (see
+            `keras_cnns.models.auxiliary`; the main classifier is `logits` instead of
+            `predictions`, and still loads keras.applications' weights); needs
             include_top=True and inputs of at least 107x107. With weights="imagenet"
             the aux head starts untrained (keras.applications has none).
         dropout: dropout before the classifier (default 0, as keras.applications).
@@ -256,108 +323,15 @@ def inception_v3(**kwargs) -> keras.Model:
     return _inception_v3(**kwargs)
 
 
-def _inception_v3(aux_logits: bool = False, dropout: float = 0.0, **common) -> keras.Model:
-    if not isinstance(aux_logits, bool):
-        raise TypeError(f"`aux_logits` must be True or False; received {aux_logits!r}.")
-    dropout = check_float("dropout", dropout, low=0.0, high=1.0, high_inclusive=False)
-    include_top = common.get("include_top", True)
-    if aux_logits and include_top is False:
-        raise ValueError(
-            "`aux_logits=True` needs include_top=True: the auxiliary classifier is a "
-            "classification head. Pass aux_logits=False with include_top=False."
-        )
-    legacy_file = _legacy_weights(common)
-    layers = keras.layers
-    taps = {}
-
-    def features(x):
-        for name, op in V3_STEM:
-            if op["op"] == "pool":
-                x = layers.MaxPooling2D(
-                    tuple(op["size"]), strides=tuple(op["strides"]), padding=op["padding"], name=name
-                )(x)
-            else:
-                x = conv_unit(
-                    x, op["filters"], op["kernel"], op["strides"], op["padding"], name=name, **_V3_BN
-                )
-        for name, branches in V3_MODULES:
-            x = InceptionBlock(branches, **_V3_BN, name=name)(x)
-            taps[name] = x
-        return x
-
-    def aux_head(x, num_classes, classifier_activation):
-        x = layers.AveragePooling2D(5, strides=3, name="aux_pool")(x)
-        x = conv_unit(x, 128, 1, name="aux_conv1", **_V3_BN)
-        kernel = min(5, x.shape[1] or 5), min(5, x.shape[2] or 5)
-        x = conv_unit(x, 768, kernel, padding="valid", name="aux_conv2", **_V3_BN)
-        x = layers.GlobalAveragePooling2D(name="aux_avg_pool")(x)
-        return layers.Dense(num_classes, activation=classifier_activation, name="aux_predictions")(x)
-
-    def top(x, num_classes, classifier_activation):
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        if dropout:
-            x = layers.Dropout(dropout, name="dropout")(x)
-        logits = layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
-        if not aux_logits:
-            return logits
-        return {"logits": logits, "aux": aux_head(taps[V3_AUX_AFTER], num_classes, classifier_activation)}
-
-    model = build_model(
-        "inception_v3",
-        features,
-        top,
-        min_input_size=V3_AUX_MIN_INPUT_SIZE if aux_logits else V3_MIN_INPUT_SIZE,
-        fixed_size_top=False,
-        **common,
-    )
-    if legacy_file is not None:
-        load_keras_applications_weights(model, legacy_file(include_top))
-    return model
-
-
 # ------------------------------------------------- keras.applications weight compatibility
-def _legacy_weights(common: dict[str, Any]):
-    """Take keras.applications-format weights out of `common` (build_model's loader reads
-    Keras' own formats by layer, which our blocks do not match) and return a function
-    giving the file's path, or None when build_model loads the weights itself."""
-    weights = common.get("weights")
-    if isinstance(weights, os.PathLike):
-        weights = os.fspath(weights)
-    if not isinstance(weights, str):
-        return None
-    published = get_spec("inception_v3").weights
-    if weights in published:
-        pretrained = published[weights]
-        shape = common.get("input_shape")
-        channels = shape[-1] if isinstance(shape, (tuple, list)) and len(shape) == 3 else 3
-        if channels != pretrained.input_shape[-1]:
-            raise ValueError(
-                f"`weights={weights!r}` were trained on {pretrained.input_shape[-1]}-channel "
-                f"inputs; `input_shape` {shape!r} has {channels} channels."
-            )
-        if common.get("include_top", True) and common.get("num_classes", 1000) != pretrained.num_classes:
-            raise ValueError(
-                f"`weights={weights!r}` with include_top=True need "
-                f"num_classes={pretrained.num_classes}; received {common.get('num_classes')}."
-            )
-        common["weights"] = None
-
-        def download(include_top: bool) -> str:
-            url = pretrained.top_url if include_top else pretrained.notop_url
-            file_hash = pretrained.top_hash if include_top else pretrained.notop_hash
-            return keras.utils.get_file(
-                fname=url.rsplit("/", 1)[-1],
-                origin=url,
-                file_hash=file_hash,
-                cache_subdir=pretrained.cache_subdir,
-                cache_dir=pretrained.cache_dir,
-            )
-
-        return download
-    if os.path.isfile(weights) and _is_legacy_h5(weights):
-        common["weights"] = None
-        return lambda include_top: weights
-    return None
+def _load_weights_file(model: keras.Model, path: str) -> None:
+    """`build_model`'s loader: keras.applications' legacy h5 files (the published
+    `"imagenet"` ones, or any such file by path) by position, since their layers are not
+    ours; Keras' own formats by `model.load_weights`."""
+    if _is_legacy_h5(path):
+        load_keras_applications_weights(model, path)
+    else:
+        model.load_weights(path)
 
 
 def _is_legacy_h5(path: str) -> bool:
@@ -421,9 +395,9 @@ def keras_applications_layers(model: keras.Model) -> list[keras.layers.Layer]:
         block = model.get_layer(name)
         by_depth = sorted(_functional_depths(block), key=lambda item: (-item[0], item[1]))
         ordered += [layer for _depth, _path, layer in by_depth]
+    # The classifier: `predictions`, or `logits` next to the auxiliary head.
     names = {layer.name for layer in model.layers}
-    if "predictions" in names:
-        ordered.append(model.get_layer("predictions"))
+    ordered += [model.get_layer(name) for name in (CLASSIFIER, MAIN_OUTPUT) if name in names]
     return ordered
 
 

@@ -17,8 +17,9 @@ parameter count:
   `resnet*_v2` builders.
 
 The ImageNet networks are wired one Keras layer per convolution / normalization, with
-keras.applications' names (`conv1_conv`, `conv2_block1_1_conv`, ..., `predictions`) in
-every layout, because keras.applications' weight files are loaded layer by layer in graph
+keras.applications' names (`conv1_conv`, `conv2_block1_1_conv`, ..., `avg_pool`,
+`predictions`: the top is `keras_cnns.layers.heads.pooled_classifier`) in every layout,
+because keras.applications' weight files are loaded layer by layer in graph
 order. The CIFAR networks (no published weights, up to 1202 layers) use one
 `ResidualBlock` layer per block (`conv2_block1`, ...): a flat ResNet-1202 would be a chain
 of about 3,600 layers, deeper than Keras' recursive graph walk can follow within
@@ -34,9 +35,18 @@ import keras
 from keras_cnns.layers.batch_norm import BatchNormalization
 from keras_cnns.layers.residual import ResidualBlock, residual_block
 from keras_cnns.layers.stochastic_depth import linear_survival_probabilities
-from keras_cnns.models.common import build_model, classifier
-from keras_cnns.validation import check_choice, check_int, check_survival_probability
-from keras_cnns.models.registry import PretrainedWeights, list_models, register_model
+from keras_cnns.layers.heads import pooled_classifier
+from keras_cnns.models.common import build_model
+from keras_cnns.models.registry import (
+    KERAS_IO_TOP1,
+    TORCHVISION_ACC1,
+    PretrainedWeights,
+    Published,
+    get_spec,
+    list_models,
+    register_model,
+)
+from keras_cnns.validation import check_bool, check_choice, check_int, check_survival_probability
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,8 +177,10 @@ def _resnet(
         )
     bottleneck, stage_blocks = IMAGENET_DEPTHS[depth]
     layout_spec = LAYOUTS[layout]
+    spec = get_spec(model_name)
     return _build(
         model_name,
+        build_args=spec.build_args(),
         stem=_imagenet_stem(layout_spec),
         bottleneck=bottleneck,
         stage_blocks=stage_blocks,
@@ -190,15 +202,17 @@ def _resnet_cifar(
     **common,
 ) -> keras.Model:
     check_choice("shortcut", shortcut, SHORTCUT_OPTIONS)
-    if not isinstance(preactivation, bool):
-        raise TypeError(f"`preactivation` must be True or False; received {preactivation!r}.")
-    registered = f"resnet{depth}" in list_models()
-    if not registered and common.get("name") is None:
-        common["name"] = f"resnet{depth}"
+    check_bool("preactivation", preactivation)
+    name = f"resnet{depth}"
+    if name in list_models():
+        build_args = get_spec(name).build_args()
+    else:  # any other depth 6n+2 (resnet_cifar): the CIFAR input, no published weights
+        build_args = dict(default_input_shape=(32, 32, 3), min_input_size=CIFAR_MIN_SIZE)
     layout = CIFAR_LAYOUTS[preactivation]
     blocks = (depth - 2) // 6
     model = _build(
-        f"resnet{depth}" if registered else "resnet20",
+        name,
+        build_args=build_args,
         stem=_cifar_stem(layout),
         bottleneck=False,
         stage_blocks=(blocks,) * 3,
@@ -209,8 +223,6 @@ def _resnet_cifar(
         zero_init_residual=zero_init_residual,
         common=common,
         blocks_as_layers=True,
-        default_input_shape=(32, 32, 3),
-        min_input_size=CIFAR_MIN_SIZE,
     )
     if 3 * blocks > XLA_MAX_BLOCKS:
         # `compile(jit_compile="auto")` asks every layer; this keeps it off XLA.
@@ -221,6 +233,7 @@ def _resnet_cifar(
 def _build(
     model_name,
     *,
+    build_args,
     stem,
     bottleneck,
     stage_blocks,
@@ -231,7 +244,6 @@ def _build(
     zero_init_residual,
     common,
     blocks_as_layers=False,
-    **build_options,
 ) -> keras.Model:
     num_blocks = sum(stage_blocks)
     if stochastic_depth is None:
@@ -278,12 +290,8 @@ def _build(
             x = layers.Activation("relu", name="post_relu")(x)
         return x
 
-    def top(x, num_classes, classifier_activation):
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        return classifier(x, num_classes, classifier_activation)
-
     return build_model(
-        model_name, features, top, fixed_size_top=False, **build_options, **common
+        model_name, features, pooled_classifier, fixed_size_top=False, **build_args, **common
     )
 
 
@@ -360,28 +368,46 @@ _CIFAR_DOC = """
             everywhere).
         preactivation: pre-activation blocks (He et al. 2016, "Identity mappings").
 """ + _STOCHASTIC_DEPTH_DOC
-_IMAGENET = dict(default_input_shape=(224, 224, 3), min_input_size=IMAGENET_MIN_SIZE)
-_CIFAR = dict(default_input_shape=(32, 32, 3), min_input_size=CIFAR_MIN_SIZE, options_doc=_CIFAR_DOC)
+_IMAGENET = dict(default_input_shape=(224, 224, 3), min_input_size=IMAGENET_MIN_SIZE, options=_resnet)
+_V1 = dict(options_doc=_IMAGENET_DOC, **_IMAGENET)
+_V2 = dict(options_doc=_V2_DOC, fixed=("layout",), **_IMAGENET)
+_CIFAR = dict(
+    default_input_shape=(32, 32, 3), min_input_size=CIFAR_MIN_SIZE, options=_resnet_cifar,
+    options_doc=_CIFAR_DOC,
+)
 _TV = "He et al. 2015, Table 1; torchvision"
 _KA_REF = "He et al. 2015, Table 1; torchvision; keras.applications (layout='keras')"
 _V2_REF = "He et al. 2016 (pre-activation); keras.applications ResNetV2"
+_HE = "He et al. 2015, Table 6 (CIFAR-10 error {}%)"
 
 
-@register_model("resnet", reference=_TV, options_doc=_IMAGENET_DOC, **_IMAGENET)
+def _tv(top1: float) -> Published:
+    return Published(top1, "ImageNet", TORCHVISION_ACC1)
+
+
+def _keras_io(top1: float) -> Published:
+    return Published(top1, "ImageNet", KERAS_IO_TOP1)
+
+
+def _he(error: float) -> Published:
+    return Published.from_error(error, "CIFAR-10", _HE.format(error))
+
+
+@register_model("resnet", reference=_TV, published=_tv(69.758), **_V1)
 def resnet18(**kwargs) -> keras.Model:
     """ResNet-18: basic blocks, 2-2-2-2 per stage (ImageNet)."""
     return _resnet("resnet18", 18, **kwargs)
 
 
-@register_model("resnet", reference=_TV, options_doc=_IMAGENET_DOC, **_IMAGENET)
+@register_model("resnet", reference=_TV, published=_tv(73.314), **_V1)
 def resnet34(**kwargs) -> keras.Model:
     """ResNet-34: basic blocks, 3-4-6-3 per stage (ImageNet)."""
     return _resnet("resnet34", 34, **kwargs)
 
 
 @register_model(
-    "resnet", reference=_KA_REF, options_doc=_IMAGENET_DOC,
-    weights={"imagenet": KA_WEIGHTS["resnet50"]}, **_IMAGENET,
+    "resnet", reference=_KA_REF, weights={"imagenet": KA_WEIGHTS["resnet50"]},
+    published=_tv(76.130), **_V1,
 )
 def resnet50(**kwargs) -> keras.Model:
     """ResNet-50: bottleneck blocks, 3-4-6-3 per stage (ImageNet)."""
@@ -389,8 +415,8 @@ def resnet50(**kwargs) -> keras.Model:
 
 
 @register_model(
-    "resnet", reference=_KA_REF, options_doc=_IMAGENET_DOC,
-    weights={"imagenet": KA_WEIGHTS["resnet101"]}, **_IMAGENET,
+    "resnet", reference=_KA_REF, weights={"imagenet": KA_WEIGHTS["resnet101"]},
+    published=_tv(77.374), **_V1,
 )
 def resnet101(**kwargs) -> keras.Model:
     """ResNet-101: bottleneck blocks, 3-4-23-3 per stage (ImageNet)."""
@@ -398,8 +424,8 @@ def resnet101(**kwargs) -> keras.Model:
 
 
 @register_model(
-    "resnet", reference=_KA_REF, options_doc=_IMAGENET_DOC,
-    weights={"imagenet": KA_WEIGHTS["resnet152"]}, **_IMAGENET,
+    "resnet", reference=_KA_REF, weights={"imagenet": KA_WEIGHTS["resnet152"]},
+    published=_tv(78.312), **_V1,
 )
 def resnet152(**kwargs) -> keras.Model:
     """ResNet-152: bottleneck blocks, 3-8-36-3 per stage (ImageNet)."""
@@ -407,8 +433,8 @@ def resnet152(**kwargs) -> keras.Model:
 
 
 @register_model(
-    "resnet", reference=_V2_REF, options_doc=_V2_DOC,
-    weights={"imagenet": KA_WEIGHTS["resnet50_v2"]}, **_IMAGENET,
+    "resnet", reference=_V2_REF, weights={"imagenet": KA_WEIGHTS["resnet50_v2"]},
+    published=_keras_io(76.0), **_V2,
 )
 def resnet50_v2(**kwargs) -> keras.Model:
     """ResNet-50 v2: pre-activation bottleneck blocks (keras.applications ResNet50V2)."""
@@ -416,8 +442,8 @@ def resnet50_v2(**kwargs) -> keras.Model:
 
 
 @register_model(
-    "resnet", reference=_V2_REF, options_doc=_V2_DOC,
-    weights={"imagenet": KA_WEIGHTS["resnet101_v2"]}, **_IMAGENET,
+    "resnet", reference=_V2_REF, weights={"imagenet": KA_WEIGHTS["resnet101_v2"]},
+    published=_keras_io(77.2), **_V2,
 )
 def resnet101_v2(**kwargs) -> keras.Model:
     """ResNet-101 v2: pre-activation bottleneck blocks (keras.applications ResNet101V2)."""
@@ -425,45 +451,48 @@ def resnet101_v2(**kwargs) -> keras.Model:
 
 
 @register_model(
-    "resnet", reference=_V2_REF, options_doc=_V2_DOC,
-    weights={"imagenet": KA_WEIGHTS["resnet152_v2"]}, **_IMAGENET,
+    "resnet", reference=_V2_REF, weights={"imagenet": KA_WEIGHTS["resnet152_v2"]},
+    published=_keras_io(78.0), **_V2,
 )
 def resnet152_v2(**kwargs) -> keras.Model:
     """ResNet-152 v2: pre-activation bottleneck blocks (keras.applications ResNet152V2)."""
     return _resnet("resnet152_v2", 152, **_fixed_layout(kwargs, "resnet152_v2"))
 
 
-@register_model("resnet", reference="He et al. 2015, sec. 4.2 (n=3)", **_CIFAR)
+@register_model("resnet", reference="He et al. 2015, sec. 4.2 (n=3)", published=_he(8.75), **_CIFAR)
 def resnet20(**kwargs) -> keras.Model:
     """ResNet-20 for CIFAR-10: 3 basic blocks per stage, 16-32-64 filters (0.27M)."""
     return _resnet_cifar(20, **kwargs)
 
 
-@register_model("resnet", reference="He et al. 2015, sec. 4.2 (n=5)", **_CIFAR)
+@register_model("resnet", reference="He et al. 2015, sec. 4.2 (n=5)", published=_he(7.51), **_CIFAR)
 def resnet32(**kwargs) -> keras.Model:
     """ResNet-32 for CIFAR-10: 5 basic blocks per stage, 16-32-64 filters (0.46M)."""
     return _resnet_cifar(32, **kwargs)
 
 
-@register_model("resnet", reference="He et al. 2015, sec. 4.2 (n=7)", **_CIFAR)
+@register_model("resnet", reference="He et al. 2015, sec. 4.2 (n=7)", published=_he(7.17), **_CIFAR)
 def resnet44(**kwargs) -> keras.Model:
     """ResNet-44 for CIFAR-10: 7 basic blocks per stage, 16-32-64 filters (0.66M)."""
     return _resnet_cifar(44, **kwargs)
 
 
-@register_model("resnet", reference="He et al. 2015, sec. 4.2 (n=9)", **_CIFAR)
+@register_model("resnet", reference="He et al. 2015, sec. 4.2 (n=9)", published=_he(6.97), **_CIFAR)
 def resnet56(**kwargs) -> keras.Model:
     """ResNet-56 for CIFAR-10: 9 basic blocks per stage, 16-32-64 filters (0.85M)."""
     return _resnet_cifar(56, **kwargs)
 
 
-@register_model("resnet", reference="He et al. 2015, sec. 4.2 (n=18)", **_CIFAR)
+@register_model("resnet", reference="He et al. 2015, sec. 4.2 (n=18)", published=_he(6.43), **_CIFAR)
 def resnet110(**kwargs) -> keras.Model:
     """ResNet-110 for CIFAR-10: 18 basic blocks per stage, 16-32-64 filters (1.7M)."""
     return _resnet_cifar(110, **kwargs)
 
 
-@register_model("resnet", reference="He et al. 2015, sec. 4.2 (n=200)", **_CIFAR)
+@register_model(
+    "resnet", reference="He et al. 2015, sec. 4.2 (n=200)",
+    defaults={"zero_init_residual": True}, **_CIFAR,
+)
 def resnet1202(**kwargs) -> keras.Model:
     """ResNet-1202 for CIFAR-10: 200 basic blocks per stage, 16-32-64 filters (19.4M).
 
@@ -480,4 +509,4 @@ def resnet1202(**kwargs) -> keras.Model:
       without XLA (the attribute is not saved: compile a reloaded model with
       `jit_compile=False`).
     """
-    return _resnet_cifar(1202, **{"zero_init_residual": True, **kwargs})
+    return _resnet_cifar(1202, **kwargs)

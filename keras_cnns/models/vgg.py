@@ -1,5 +1,10 @@
 """VGG (Simonyan & Zisserman 2015, "Very deep convolutional networks for large-scale image
-recognition"): the six configurations of Table 1 as one table read by one function."""
+recognition"): the six configurations of Table 1 as one table read by one function.
+
+Layer names are keras.applications' (`block1_conv1`, ..., `block5_pool`, `fc1`, `fc2`,
+`predictions`), so its VGG16/VGG19 weight files load by name; the fully connected top is
+`keras_cnns.layers.heads.fully_connected_classifier` (dropouts `fc1_dropout`,
+`fc2_dropout`, which hold no weights)."""
 
 from __future__ import annotations
 
@@ -7,9 +12,16 @@ import keras
 
 from keras_cnns.layers.batch_norm import BatchNormalization
 from keras_cnns.layers.lrn import LocalResponseNormalization
+from keras_cnns.layers.heads import fully_connected_classifier
 from keras_cnns.models.common import build_model
-from keras_cnns.validation import check_choice, check_float
-from keras_cnns.models.registry import PretrainedWeights, register_model
+from keras_cnns.models.registry import (
+    TORCHVISION_ACC1,
+    PretrainedWeights,
+    Published,
+    get_spec,
+    register_model,
+)
+from keras_cnns.validation import check_bool, check_choice, check_rate
 
 # Table 1 of the paper. An int is a 3x3 convolution with that many filters, (filters, 1)
 # a 1x1 convolution, "M" 2x2 max pooling (ending a block), "LRN" local response
@@ -49,18 +61,17 @@ VGG19_IMAGENET = PretrainedWeights(
 )
 
 
-
 def vgg(config: str = "D", **kwargs) -> keras.Model:
     """Any VGG configuration of the paper's Table 1 by its letter ("A", "A-LRN", "B",
-    "C", "D", "E"); the same as the named builders (`vgg16` is config "D")."""
+    "C", "D", "E"); the same as the named builders (`vgg16` is config "D"), with their
+    arguments."""
     check_choice("config", config, CONFIGS)
-    return _vgg(config, **kwargs)
+    return get_spec(MODEL_NAMES[config]).builder(**kwargs)
 
 
 def _vgg(config: str, batch_norm: bool = False, dropout: float = 0.5, **common) -> keras.Model:
-    if not isinstance(batch_norm, bool):
-        raise TypeError(f"`batch_norm` must be True or False; received {batch_norm!r}.")
-    dropout = check_float("dropout", dropout, low=0.0, high=1.0, high_inclusive=False)
+    check_bool("batch_norm", batch_norm)
+    dropout = check_rate("dropout", dropout)
     if batch_norm and common.get("weights") in ("imagenet",):
         raise ValueError(
             "`weights='imagenet'` exist only for batch_norm=False (keras.applications' "
@@ -93,13 +104,13 @@ def _vgg(config: str, batch_norm: bool = False, dropout: float = 0.5, **common) 
         return x
 
     def top(x, num_classes, classifier_activation):
-        x = layers.Flatten(name="flatten")(x)
-        for index in (1, 2):
-            x = layers.Dense(4096, activation="relu", name=f"fc{index}")(x)
-            x = layers.Dropout(dropout, name=f"fc{index}_dropout")(x)
-        return layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
+        return fully_connected_classifier(
+            x, num_classes, classifier_activation, [("fc1", 4096), ("fc2", 4096)],
+            dropout_rate=dropout,
+        )
 
-    return build_model(MODEL_NAMES[config], features, top, **common)
+    spec = get_spec(MODEL_NAMES[config])
+    return build_model(spec.name, features, top, **spec.build_args(), **common)
 
 
 _OPTIONS_DOC = """
@@ -108,10 +119,15 @@ _OPTIONS_DOC = """
             models; the convolutions keep their biases).
         dropout: dropout rate after fc1 and fc2 (paper: 0.5).
 """
-_REGISTER = dict(default_input_shape=(224, 224, 3), min_input_size=32, options_doc=_OPTIONS_DOC)
+_REGISTER = dict(
+    default_input_shape=(224, 224, 3), min_input_size=32, options=_vgg, options_doc=_OPTIONS_DOC
+)
 
 
-@register_model("vgg", reference="Simonyan & Zisserman, Table 1, config A", **_REGISTER)
+@register_model(
+    "vgg", reference="Simonyan & Zisserman, Table 1, config A",
+    published=Published(69.020, "ImageNet", TORCHVISION_ACC1), **_REGISTER,
+)
 def vgg11(**kwargs) -> keras.Model:
     """VGG-11 (configuration A): 8 convolutions and 3 fully connected layers."""
     return _vgg("A", **kwargs)
@@ -123,7 +139,10 @@ def vgg11_lrn(**kwargs) -> keras.Model:
     return _vgg("A-LRN", **kwargs)
 
 
-@register_model("vgg", reference="Simonyan & Zisserman, Table 1, config B", **_REGISTER)
+@register_model(
+    "vgg", reference="Simonyan & Zisserman, Table 1, config B",
+    published=Published(69.928, "ImageNet", TORCHVISION_ACC1), **_REGISTER,
+)
 def vgg13(**kwargs) -> keras.Model:
     """VGG-13 (configuration B): 10 convolutions and 3 fully connected layers."""
     return _vgg("B", **kwargs)
@@ -139,6 +158,7 @@ def vgg16_c(**kwargs) -> keras.Model:
     "vgg",
     reference="Simonyan & Zisserman, Table 1, config D; keras.applications.VGG16",
     weights={"imagenet": VGG16_IMAGENET},
+    published=Published(71.592, "ImageNet", TORCHVISION_ACC1),
     **_REGISTER,
 )
 def vgg16(**kwargs) -> keras.Model:
@@ -150,6 +170,7 @@ def vgg16(**kwargs) -> keras.Model:
     "vgg",
     reference="Simonyan & Zisserman, Table 1, config E; keras.applications.VGG19",
     weights={"imagenet": VGG19_IMAGENET},
+    published=Published(72.376, "ImageNet", TORCHVISION_ACC1),
     **_REGISTER,
 )
 def vgg19(**kwargs) -> keras.Model:
