@@ -226,10 +226,17 @@ def log(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def script_main(doc: str, run, argv=None) -> int:
-    """The command line of a single benchmark module: `[--quick]`, results as JSON."""
+def script_main(doc: str, run, argv=None, worker=None) -> int:
+    """The command line of a single benchmark module: `[--quick]`, results as JSON.
+
+    A module that measures in worker processes passes `worker`, which handles the
+    command lines that contain `--worker`.
+    """
     import argparse
 
+    argv = sys.argv[1:] if argv is None else argv
+    if worker is not None and "--worker" in argv:
+        return worker(argv)
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)

@@ -155,10 +155,7 @@ def run(quick: bool = False, log=None) -> dict:
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if "--worker" in argv:
-        return _worker(argv)
-    return common.script_main(__doc__, run, argv)
+    return common.script_main(__doc__, run, argv, worker=_worker)
 
 
 if __name__ == "__main__":
