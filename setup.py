@@ -29,6 +29,8 @@ setup(
         "matplotlib",
         # KerasTuner's Bayesian optimization tuner needs it and does not declare it.
         "scikit-learn",
+        # `.safetensors` checkpoints (`weights=` by path): read with its numpy API, no torch.
+        "safetensors",
         # Architecture diagrams (keras.utils.plot_model); Graphviz's `dot` comes from apt.
         "pydot",
         # The LiteRT interpreter that runs and checks the .tflite exports.
@@ -41,7 +43,14 @@ setup(
         "cpu": ["tensorflow-cpu>=2.16"],
         "gpu": ["tensorflow[and-cuda]>=2.16"],
         "jax": ["jax"],
-        "test": ["pytest", "pytest-xdist>=3.2", "jax", "h5py", "nbclient", "nbformat", "ipykernel"],
+        # `.pth` / `.pt` checkpoints (`weights=` by path): read with torch.load(weights_only=True).
+        "torch": ["torch"],
+        "test": [
+            "pytest", "pytest-xdist>=3.2", "jax", "h5py", "nbclient", "nbformat", "ipykernel",
+            # torchvision's model definitions are the references of the checkpoint tests
+            # (2.13.0 on PyPI is the CPU wheel; torchvision 0.28.0 is its release).
+            "torch==2.13.0", "torchvision==0.28.0",
+        ],
         # benchmarks/: plain PyTorch references (2.13.0 on PyPI is the CPU wheel).
         "bench": ["torch==2.13.0", "torchvision==0.28.0", "jax"],
     },

@@ -49,3 +49,19 @@ def pytest_collection_modifyitems(items):
         return next((i for i, key in enumerate(_LONGEST_FIRST) if key in item.nodeid), len(_LONGEST_FIRST))
 
     items.sort(key=rank)  # stable: the rest keep their order
+
+
+# torchvision's model definitions, for the tests that compare our models with them. Why a
+# helper: torchvision 0.28.0 (the release made for torch 2.13.0) does not import beside
+# torch 2.13.0's CPU wheel. Its compiled operators (torchvision/_C.so) do not load, and
+# `import torchvision` then fails registering the fake kernel of `torchvision::nms`
+# (`@torch.library.register_fake`: "operator torchvision::nms does not exist"). The model
+# definitions need none of those operators, so the import goes through
+# benchmarks/torchvision_shim.py, whose wrapper around `torch.library.register_fake`
+# ignores that one failure during the import (and only then). Use this fixture, never a
+# plain `import torchvision`, in tests. The test extra installs torch and torchvision.
+@pytest.fixture(scope="session")
+def torchvision():
+    from benchmarks.torchvision_shim import import_torchvision
+
+    return import_torchvision()

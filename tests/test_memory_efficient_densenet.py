@@ -1,6 +1,6 @@
 """The memory-efficient DenseNet (Pleiss et al. 2017) computes what the plain one does:
 same parameters, outputs, gradients and batch-norm statistics; it survives saving and runs
-under JAX. (Its memory and time are measured by benchmarks/densenet_memory.py.)"""
+under JAX. (Its memory and time are measured by `python -m benchmarks.memory`.)"""
 
 import json
 import os

@@ -19,6 +19,7 @@ import keras
 from keras_cnns.layers.heads import global_pool
 from keras_cnns.models.registry import PretrainedWeights
 from keras_cnns.validation import check_activation, check_bool, check_choice, check_int
+from keras_cnns.weights import CHECKPOINT_SUFFIXES, CheckpointMap, is_checkpoint, load_checkpoint
 
 POOLING_CHOICES = (None, "avg", "max")
 FIT_INPUT_CHOICES = (None, "pad", "resize")
@@ -115,6 +116,7 @@ def build_model(
     published_weights: Mapping[str, PretrainedWeights] | None = None,
     fixed_size_top: bool = True,
     weights_loader: Callable[[keras.Model, str], None] | None = None,
+    checkpoint_keys: Callable[[keras.Model], CheckpointMap] | None = None,
     num_classes: int = 1000,
     input_shape: Any = None,
     include_top: bool = True,
@@ -140,6 +142,10 @@ def build_model(
             flattening top does; a global-pooling top does not).
         weights_loader: `(model, path)` loads a weight file, published or given by
             path, into the built model; `None`: `model.load_weights` (Keras' formats).
+        checkpoint_keys: `(model) -> CheckpointMap`, the family's map from the built
+            model's layers to torchvision's checkpoint keys; with it `weights=` also
+            takes `.pth`, `.pt` and `.safetensors` files (`keras_cnns.weights`), any
+            `num_classes` and `include_top=False`. `None`: the family loads none.
         Other arguments: the common arguments (`registry.COMMON_ARGS_DOC`).
     """
     if keras.config.image_data_format() != "channels_last":
@@ -198,7 +204,7 @@ def build_model(
     model = keras.Model(inputs, outputs, name=name or model_name)
 
     if pretrained is not None:
-        _load_weights(model, weights, pretrained, include_top, weights_loader)
+        _load_weights(model, weights, pretrained, include_top, weights_loader, checkpoint_keys)
     return model
 
 
@@ -243,11 +249,25 @@ def fetch_weights(weights: Any, pretrained: PretrainedWeights, include_top: bool
     )
 
 
-def _load_weights(model: keras.Model, weights: Any, pretrained: Any, include_top: bool, loader) -> None:
+def _load_weights(
+    model: keras.Model, weights: Any, pretrained: Any, include_top: bool, loader, checkpoint_keys
+) -> None:
     if isinstance(pretrained, PretrainedWeights):
         path = fetch_weights(weights, pretrained, include_top)
     else:
         path = pretrained
+    if is_checkpoint(path):
+        # PyTorch / safetensors state dicts: one generic transfer for every family, which
+        # raises its own errors (naming the file, the layer and both shapes).
+        if checkpoint_keys is None:
+            raise ValueError(
+                f"`weights={weights!r}`: {model.name!r} cannot load "
+                f"{'/'.join(CHECKPOINT_SUFFIXES)} checkpoints (no map from its layers to "
+                "torchvision's checkpoint keys yet). Accepted here: None, a published "
+                "name, or a Keras weights file (.weights.h5, .h5)."
+            )
+        load_checkpoint(model, path, checkpoint_keys(model))
+        return
     try:
         if loader is None:
             model.load_weights(path)

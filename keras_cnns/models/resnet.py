@@ -29,13 +29,14 @@ Python's default recursion limit.
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import keras
 
 from keras_cnns.layers.batch_norm import BatchNormalization
 from keras_cnns.layers.residual import ResidualBlock, residual_block
 from keras_cnns.layers.stochastic_depth import linear_survival_probabilities
-from keras_cnns.layers.heads import pooled_classifier
+from keras_cnns.layers.heads import CLASSIFIER, pooled_classifier
 from keras_cnns.models.common import build_model
 from keras_cnns.models.registry import (
     KERAS_IO_TOP1,
@@ -47,6 +48,7 @@ from keras_cnns.models.registry import (
     register_model,
 )
 from keras_cnns.validation import check_bool, check_choice, check_int, check_survival_probability
+from keras_cnns.weights import CheckpointMap, is_checkpoint
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,6 +177,13 @@ def _resnet(
             f"and shortcut='B'; received layout={layout!r}, shortcut={shortcut!r}. Pass "
             f"{model_name}(layout={published!r}, weights='imagenet')."
         )
+    if is_checkpoint(common.get("weights")) and (layout != TORCHVISION_LAYOUT or shortcut != "B"):
+        raise ValueError(
+            f"`weights={common['weights']!r}` is a PyTorch/safetensors checkpoint: it loads "
+            f"into torchvision's ResNet, layout={TORCHVISION_LAYOUT!r} with shortcut='B'; "
+            f"received layout={layout!r}, shortcut={shortcut!r}. Pass "
+            f"resnet{depth}(layout={TORCHVISION_LAYOUT!r}, shortcut='B', weights=...)."
+        )
     bottleneck, stage_blocks = IMAGENET_DEPTHS[depth]
     layout_spec = LAYOUTS[layout]
     spec = get_spec(model_name)
@@ -190,6 +199,7 @@ def _resnet(
         stochastic_depth=stochastic_depth,
         zero_init_residual=zero_init_residual,
         common=common,
+        checkpoint_keys=torchvision_keys,
     )
 
 
@@ -244,6 +254,7 @@ def _build(
     zero_init_residual,
     common,
     blocks_as_layers=False,
+    checkpoint_keys=None,
 ) -> keras.Model:
     num_blocks = sum(stage_blocks)
     if stochastic_depth is None:
@@ -291,8 +302,41 @@ def _build(
         return x
 
     return build_model(
-        model_name, features, pooled_classifier, fixed_size_top=False, **build_args, **common
+        model_name, features, pooled_classifier, fixed_size_top=False,
+        checkpoint_keys=checkpoint_keys, **build_args, **common,
     )
+
+
+# ---------------------------------------------------------------------- torchvision checkpoints
+TORCHVISION_LAYOUT = "v1.5"  # torchvision's ResNets (no conv bias, stride on the 3x3)
+_BLOCK_LAYER = re.compile(r"conv(\d)_block(\d+)_(\d)_(conv|bn)")
+
+
+def torchvision_keys(model: keras.Model) -> CheckpointMap:
+    """The map from an ImageNet ResNet's layers (layout "v1.5", shortcut "B") to
+    torchvision's `state_dict` keys, for `weights="....pth"` / `".safetensors"`:
+
+    - `conv1_conv`, `conv1_bn` -> `conv1`, `bn1`;
+    - `conv{s}_block{b}_{i}_conv` / `_bn` -> `layer{s-1}.{b-1}.conv{i}` / `.bn{i}`;
+    - the projection shortcut `conv{s}_block{b}_0_conv` / `_bn` ->
+      `layer{s-1}.{b-1}.downsample.0` / `.1`;
+    - the classifier `predictions` -> `fc`.
+    """
+    layers = {}
+    for layer in model.layers:
+        name = layer.name
+        if name in ("conv1_conv", "conv1_bn"):
+            layers[name] = {"conv1_conv": "conv1", "conv1_bn": "bn1"}[name]
+        elif name == CLASSIFIER:
+            layers[name] = "fc"
+        elif match := _BLOCK_LAYER.fullmatch(name):
+            stage, block, index, kind = match.groups()
+            base = f"layer{int(stage) - 1}.{int(block) - 1}"
+            if index == "0":
+                layers[name] = f"{base}.downsample.{0 if kind == 'conv' else 1}"
+            else:
+                layers[name] = f"{base}.{kind}{index}"
+    return CheckpointMap(layers, heads=(CLASSIFIER,), top=("fc",))
 
 
 def _imagenet_stem(layout: Layout):
