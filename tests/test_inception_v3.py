@@ -1,5 +1,6 @@
 import dataclasses
 import hashlib
+import logging
 
 import h5py
 import keras
@@ -167,10 +168,28 @@ def test_imagenet_published_location_and_constraints():
     assert weights.top_url.endswith("inception_v3/inception_v3_weights_tf_dim_ordering_tf_kernels.h5")
     assert weights.top_hash == "9a0d58056eeedaa3f26cb7ebd46da564"
     assert weights.notop_hash == "bcbd6486424b2319ff4ef7d526e38f63"
-    with pytest.raises(ValueError, match="num_classes=1000"):
-        keras_cnns.inception_v3(weights="imagenet", num_classes=10)
+    assert weights.preprocessing == "tf"
     with pytest.raises(ValueError, match="3-channel"):
         keras_cnns.inception_v3(weights="imagenet", input_shape=(299, 299, 1))
+
+
+def test_imagenet_weights_with_any_num_classes(legacy_files, monkeypatch, tmp_path, rng, caplog):
+    # keras.applications' file with the classifier, into a 10-class model: the backbone
+    # is loaded, the classifier starts fresh, one log line names it with both shapes.
+    use_local_files(monkeypatch, legacy_files, tmp_path)
+    path, reference = legacy_files[True]
+    with caplog.at_level(logging.WARNING, logger="keras_cnns"):
+        ours = keras_cnns.inception_v3(weights="imagenet", num_classes=10, input_shape=(75, 75, 3))
+    lines = [r.getMessage() for r in caplog.records if r.name == "keras_cnns"]
+    assert len(lines) == 1 and str(tmp_path / "models" / path.name) in lines[0], lines
+    assert "predictions (checkpoint (2048, 1000), model (2048, 10))" in lines[0]
+    x = rng.uniform(-1, 1, size=(2, 75, 75, 3)).astype("float32")
+    pooled = keras.Model(ours.input, ours.get_layer("avg_pool").output)
+    expected = keras.Model(reference.input, reference.get_layer("avg_pool").output)
+    assert np.abs(pooled.predict(x, verbose=0) - expected.predict(x, verbose=0)).max() <= 1e-5
+    head = ours.get_layer("predictions")
+    assert head.kernel.shape == (2048, 10)
+    np.testing.assert_array_equal(head.bias.numpy(), np.zeros(10))  # Keras' initialization
 
 
 # ------------------------------------------------------------------------ auxiliary head

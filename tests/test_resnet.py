@@ -132,7 +132,9 @@ def test_imagenet_weights_published_locations():
         assert weights.top_url.endswith(f"resnet/{stem}_weights_tf_dim_ordering_tf_kernels.h5")
         assert weights.top_hash == top_hash
         assert weights.notop_url.endswith(f"{stem}_weights_tf_dim_ordering_tf_kernels_notop.h5")
-    assert registry.get_spec("resnet18").weights == {}
+    assert set(registry.get_spec("resnet18").weights) == {"torchvision"}  # no keras.applications file
+    assert registry.get_spec("resnet50").weights["imagenet"].preprocessing == "caffe"
+    assert registry.get_spec("resnet152_v2").weights["imagenet"].preprocessing == "tf"
 
 
 def test_imagenet_weights_need_the_keras_layout():

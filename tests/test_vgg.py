@@ -1,5 +1,6 @@
 import dataclasses
 import hashlib
+import logging
 
 import h5py
 import keras
@@ -142,11 +143,41 @@ def test_weights_from_a_path(tmp_path, rng):
         keras_cnns.vgg11(num_classes=7, input_shape=(32, 32, 3), weights=str(path))
 
 
+def test_imagenet_weights_with_any_num_classes(tmp_path, monkeypatch, caplog):
+    # keras.applications' file with the classifier (its legacy h5, loaded by order), into
+    # a 10-class model: every layer but the classifier is loaded, the classifier starts
+    # fresh, one log line names it with both shapes. The published file is replaced by
+    # one of a VGG16 at 32x32 (fc1 then takes 512 features), to stay small.
+    keras.utils.set_random_seed(4)
+    reference = keras.applications.VGG16(weights=None, input_shape=(32, 32, 3))
+    path = tmp_path / "vgg16_weights_tf_dim_ordering_tf_kernels.h5"
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, reference)
+    spec = registry.get_spec("vgg16")
+    local = dataclasses.replace(
+        spec.weights["imagenet"],
+        top_url=path.as_uri(),
+        top_hash=hashlib.sha256(path.read_bytes()).hexdigest(),
+        input_shape=(32, 32, 3),
+        cache_dir=str(tmp_path / "cache"),
+    )
+    monkeypatch.setitem(registry._REGISTRY, "vgg16", dataclasses.replace(spec, weights={"imagenet": local}))
+    with caplog.at_level(logging.WARNING, logger="keras_cnns"):
+        ours = keras_cnns.vgg16(weights="imagenet", num_classes=10, input_shape=(32, 32, 3))
+    lines = [r.getMessage() for r in caplog.records if r.name == "keras_cnns"]
+    assert len(lines) == 1 and path.name in lines[0], lines
+    assert "predictions (checkpoint (4096, 1000), model (4096, 10))" in lines[0]
+    for name in ("block1_conv1", "block5_conv3", "fc1", "fc2"):
+        for mine, theirs in zip(ours.get_layer(name).weights, reference.get_layer(name).weights):
+            np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+    head = ours.get_layer("predictions")
+    assert head.kernel.shape == (4096, 10)
+    np.testing.assert_array_equal(head.bias.numpy(), np.zeros(10))  # Keras' initialization
+
+
 def test_imagenet_weight_constraints():
     with pytest.raises(ValueError, match="3-channel"):
         keras_cnns.vgg16(weights="imagenet", input_shape=(224, 224, 1))
-    with pytest.raises(ValueError, match="num_classes=1000"):
-        keras_cnns.vgg16(weights="imagenet", num_classes=10)
     with pytest.raises(ValueError, match=r"input_shape \(224, 224, 3\)"):
         keras_cnns.vgg16(weights="imagenet", input_shape=(64, 64, 3))
     with pytest.raises(ValueError, match="batch_norm=False"):

@@ -17,9 +17,16 @@ from typing import Any, Callable, Mapping, Sequence
 import keras
 
 from keras_cnns.layers.heads import global_pool
-from keras_cnns.models.registry import PretrainedWeights
+from keras_cnns.models.registry import PretrainedWeights, models_with_weights
 from keras_cnns.validation import check_activation, check_bool, check_choice, check_int
-from keras_cnns.weights import CHECKPOINT_SUFFIXES, CheckpointMap, is_checkpoint, load_checkpoint
+from keras_cnns.weights import (
+    CHECKPOINT_SUFFIXES,
+    CheckpointMap,
+    copy_layers,
+    is_checkpoint,
+    load_checkpoint,
+)
+from keras_cnns.weights import download
 
 POOLING_CHOICES = (None, "avg", "max")
 FIT_INPUT_CHOICES = (None, "pad", "resize")
@@ -85,7 +92,7 @@ def _check_input_shape(
 
 
 def _check_weights(
-    weights: Any, spec_weights: dict[str, PretrainedWeights]
+    weights: Any, spec_weights: dict[str, PretrainedWeights], model_name: str, checkpoints: bool
 ) -> PretrainedWeights | str | None:
     if weights is None:
         return None
@@ -98,10 +105,16 @@ def _check_weights(
     if os.path.isfile(weights):
         return weights
     names = ", ".join(repr(n) for n in spec_weights) or "none for this model"
+    formats = (".weights.h5", ".h5") + (CHECKPOINT_SUFFIXES if checkpoints else ())
+    elsewhere = [name for name in models_with_weights(weights) if name != model_name]
+    hint = (
+        f" {weights!r} weights are published for: {', '.join(elsewhere)}." if elsewhere else ""
+    )
     raise ValueError(
         f"Invalid `weights`: {weights!r} is neither a published weights name nor an "
-        f"existing file. Accepted: None, a published name ({names}), or the path to a "
-        "weights file."
+        f"existing file. Accepted for {model_name!r}: None, a published name ({names}), "
+        f"or the path to a weights file ({', '.join(formats)})."
+        f"{hint}"
     )
 
 
@@ -144,9 +157,16 @@ def build_model(
             path, into the built model; `None`: `model.load_weights` (Keras' formats).
         checkpoint_keys: `(model) -> CheckpointMap`, the family's map from the built
             model's layers to torchvision's checkpoint keys; with it `weights=` also
-            takes `.pth`, `.pt` and `.safetensors` files (`keras_cnns.weights`), any
-            `num_classes` and `include_top=False`. `None`: the family loads none.
+            takes `.pth`, `.pt` and `.safetensors` files (`keras_cnns.weights`), with
+            any `num_classes` and `include_top=False`, and the published name
+            `"torchvision"` where the registry entry has it. `None`: the family loads
+            none.
         Other arguments: the common arguments (`registry.COMMON_ARGS_DOC`).
+
+    Published weights load with any `num_classes`: the file goes into the published
+    network (the same options, the published classifier) and its layers are copied
+    over, the classifier and any auxiliary head left fresh where their shape differs
+    (one log line names them).
     """
     if keras.config.image_data_format() != "channels_last":
         raise ValueError(
@@ -171,7 +191,9 @@ def build_model(
     if name is not None and not isinstance(name, str):
         raise TypeError(f"`name` must be a string or None; received {name!r}.")
 
-    pretrained = _check_weights(weights, dict(published_weights or {}))
+    pretrained = _check_weights(
+        weights, dict(published_weights or {}), model_name, checkpoints=checkpoint_keys is not None
+    )
     shape = _check_input_shape(
         input_shape, default_shape, allow_none=not (include_top and fixed_size_top)
     )
@@ -181,30 +203,41 @@ def build_model(
                 f"`weights={weights!r}` were trained on {pretrained.input_shape[-1]}-channel "
                 f"inputs; `input_shape` {shape!r} has {shape[-1]} channels."
             )
+        if include_top and fixed_size_top and shape != tuple(pretrained.input_shape):
+            raise ValueError(
+                f"`weights={weights!r}` with include_top=True need input_shape "
+                f"{tuple(pretrained.input_shape)}; received {shape!r}. Use "
+                "include_top=False for other sizes."
+            )
+
+    def assemble(shape, num_classes, include_top, name):
+        inputs = keras.Input(shape=shape, name="input")
+        x = _fit_input(inputs, shape, min_size, fit_input)
+        x = features(x)
         if include_top:
-            if num_classes != pretrained.num_classes:
-                raise ValueError(
-                    f"`weights={weights!r}` with include_top=True need "
-                    f"num_classes={pretrained.num_classes}; received {num_classes}."
-                )
-            if fixed_size_top and shape != tuple(pretrained.input_shape):
-                raise ValueError(
-                    f"`weights={weights!r}` with include_top=True need input_shape "
-                    f"{tuple(pretrained.input_shape)}; received {shape!r}. Use "
-                    "include_top=False for other sizes."
-                )
+            outputs = top(x, num_classes, classifier_activation)
+        else:
+            outputs = global_pool(x, pooling)
+        return keras.Model(inputs, outputs, name=name)
 
-    inputs = keras.Input(shape=shape, name="input")
-    x = _fit_input(inputs, shape, min_size, fit_input)
-    x = features(x)
-    if include_top:
-        outputs = top(x, num_classes, classifier_activation)
+    model = assemble(shape, num_classes, include_top, name or model_name)
+    if pretrained is None:
+        return model
+    if isinstance(pretrained, PretrainedWeights):
+
+        def published_network() -> keras.Model:
+            # The network the published file holds: this model's options with the
+            # published classifier (at the published size where the top needs one).
+            size = shape if include_top or not fixed_size_top else tuple(pretrained.input_shape)
+            return assemble(size, pretrained.num_classes, True, model.name)
+
+        full = include_top and num_classes == pretrained.num_classes
+        _load_published(
+            model, weights, pretrained, full, include_top, published_network,
+            weights_loader, checkpoint_keys,
+        )
     else:
-        outputs = global_pool(x, pooling)
-    model = keras.Model(inputs, outputs, name=name or model_name)
-
-    if pretrained is not None:
-        _load_weights(model, weights, pretrained, include_top, weights_loader, checkpoint_keys)
+        _load_file(model, weights, pretrained, weights_loader, checkpoint_keys)
     return model
 
 
@@ -231,31 +264,60 @@ def _fit_input(inputs, shape, min_size: int, fit_input: str | None):
 
 
 def fetch_weights(weights: Any, pretrained: PretrainedWeights, include_top: bool) -> str:
-    """The local path of a published weight file (with or without the classifier),
-    downloaded and hash-checked by `keras.utils.get_file` (cached after the first time)."""
-    url = pretrained.top_url if include_top else pretrained.notop_url
-    file_hash = pretrained.top_hash if include_top else pretrained.notop_hash
-    if url is None:
+    """The local path of a published Keras weight file (with or without the
+    classifier), downloaded and hash-checked by `keras.utils.get_file` (cached after the
+    first time; see `keras_cnns.weights.download`)."""
+    if (pretrained.top_url if include_top else pretrained.notop_url) is None:
         raise ValueError(
             f"`weights={weights!r}` are published only with the classifier; "
             "use include_top=True."
         )
-    return keras.utils.get_file(
-        fname=url.rsplit("/", 1)[-1],
-        origin=url,
-        file_hash=file_hash,
-        cache_subdir=pretrained.cache_subdir,
-        cache_dir=pretrained.cache_dir,
-    )
+    return download.fetch(pretrained, include_top)
 
 
-def _load_weights(
-    model: keras.Model, weights: Any, pretrained: Any, include_top: bool, loader, checkpoint_keys
+def _load_published(
+    model: keras.Model,
+    weights: str,
+    pretrained: PretrainedWeights,
+    full: bool,
+    include_top: bool,
+    published_network: Callable[[], keras.Model],
+    loader,
+    checkpoint_keys,
 ) -> None:
-    if isinstance(pretrained, PretrainedWeights):
-        path = fetch_weights(weights, pretrained, include_top)
+    """Load the published weights `weights` into `model`.
+
+    `full`: the model is the published network (its classifier included), which loads
+    the file as it is. Otherwise (another `num_classes`, or no top where no file without
+    the classifier is published) the file goes into `published_network()` first, whose
+    layers are then copied by name: the classifier and any auxiliary head stay fresh
+    where their shape differs, named in one log line (`keras_cnns.weights.copy_layers`).
+    keras.applications' files without the classifier load directly with
+    include_top=False.
+    """
+    if pretrained.is_checkpoint:
+        if checkpoint_keys is None:
+            raise ValueError(
+                f"`weights={weights!r}` are a PyTorch checkpoint, which {model.name!r} "
+                "cannot load (no map from its layers to torchvision's checkpoint keys)."
+            )
+        target = model if full else published_network()
+        source = download.load_published_checkpoint(
+            target, pretrained, checkpoint_keys, weights_name=weights
+        )
+    elif full or (not include_top and pretrained.notop_url is not None):
+        _load_keras_file(model, weights, fetch_weights(weights, pretrained, include_top), loader)
+        return
     else:
-        path = pretrained
+        target = published_network()
+        source = fetch_weights(weights, pretrained, True)
+        _load_keras_file(target, weights, source, loader)
+    if target is not model:
+        copy_layers(model, target, source=source)
+
+
+def _load_file(model: keras.Model, weights: Any, path: str, loader, checkpoint_keys) -> None:
+    """Load a weights file given by path."""
     if is_checkpoint(path):
         # PyTorch / safetensors state dicts: one generic transfer for every family, which
         # raises its own errors (naming the file, the layer and both shapes).
@@ -268,6 +330,12 @@ def _load_weights(
             )
         load_checkpoint(model, path, checkpoint_keys(model))
         return
+    _load_keras_file(model, weights, path, loader)
+
+
+def _load_keras_file(model: keras.Model, weights: Any, path: str, loader) -> None:
+    """A Keras weights file (`.weights.h5`, legacy `.h5`) into the model it was saved
+    from: `model.load_weights`, or the family's loader."""
     try:
         if loader is None:
             model.load_weights(path)

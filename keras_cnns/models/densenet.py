@@ -13,9 +13,23 @@ With `memory_efficient=True` every dense block is one `DenseBlock` layer (`conv2
 backward pass (`keras.remat`), and every transition one `TransitionLayer` (`pool2`, ...).
 The parameters are the same, in the same order; published weights are loaded into the
 plain network and copied over.
+
+torchvision's DenseNet-121/161/169/201 are the same networks as the ImageNet rows here:
+stem conv0-norm0-relu0-pool0, dense layers norm1-relu1-conv1(4k, 1x1)-norm2-relu2-conv2(k,
+3x3), transitions norm-relu-conv(1x1, half the channels)-pool(2x2 average), then norm5,
+ReLU, global average pooling and the classifier, no convolution bias. Their state dicts
+(`.pth`, `.safetensors`) load by `torchvision_keys` with `weights=PATH`, with any
+`num_classes`, and give torchvision's outputs. The one difference is the batch-norm
+epsilon, keras.applications' 1.001e-5 here and PyTorch's 1e-5 there. It changes nothing in
+float32 where a channel's running variance is well above epsilon (1e-8 is below the
+resolution of `variance + epsilon`); only variances of the order of 1e-5 show it (2.6e-4
+of the logits' scale with the final norm's variances at 1e-5, measured), so no separate
+layout is kept for it.
 """
 
 from __future__ import annotations
+
+import re
 
 import keras
 
@@ -26,7 +40,7 @@ from keras_cnns.layers.dense import (
     dense_block,
     transition_block,
 )
-from keras_cnns.layers.heads import pooled_classifier
+from keras_cnns.layers.heads import CLASSIFIER, pooled_classifier
 from keras_cnns.models.common import build_model, smallest_input
 from keras_cnns.models.registry import (
     TORCHVISION_ACC1,
@@ -42,6 +56,7 @@ from keras_cnns.validation import (
     check_positive_int,
     check_rate,
 )
+from keras_cnns.weights import CheckpointMap, torchvision_weights
 
 # Table 1 (and torchvision's densenet161): depth -> (growth rate k, layers per block).
 # The stem has 2k filters; every dense layer has the bottleneck; transitions halve.
@@ -75,7 +90,8 @@ def _ka_weights(depth: int, top_hash: str, notop_hash: str) -> PretrainedWeights
     """keras.applications' published files (same URLs and hashes as keras.applications)."""
     stem = f"{_KA}densenet{depth}_weights_tf_dim_ordering_tf_kernels"
     return PretrainedWeights(
-        top_url=f"{stem}.h5", top_hash=top_hash, notop_url=f"{stem}_notop.h5", notop_hash=notop_hash
+        top_url=f"{stem}.h5", top_hash=top_hash, notop_url=f"{stem}_notop.h5",
+        notop_hash=notop_hash, preprocessing="torch",
     )
 
 
@@ -143,6 +159,7 @@ def _densenet(depth: int, memory_efficient: bool = False, dropout: float = 0.0, 
         epsilon=KA_EPSILON,
         memory_efficient=memory_efficient,
         common=common,
+        checkpoint_keys=torchvision_keys,
     )
 
 
@@ -211,6 +228,7 @@ def _build(
     epsilon,
     memory_efficient,
     common,
+    checkpoint_keys=None,
 ) -> keras.Model:
     check_bool("memory_efficient", memory_efficient)
     dropout = check_rate("dropout", dropout)
@@ -222,6 +240,7 @@ def _build(
         settings = dict(
             build_args=build_args, stem=stem, growth_rate=growth_rate, blocks=blocks,
             bottleneck=bottleneck, compression=compression, dropout=dropout, epsilon=epsilon,
+            checkpoint_keys=checkpoint_keys,
         )
         plain = _build(model_name, **settings, memory_efficient=False, common=common)
         model = _build(
@@ -258,8 +277,74 @@ def _build(
         return layers.Activation("relu", name="relu")(x)
 
     return build_model(
-        model_name, features, pooled_classifier, fixed_size_top=False, **build_args, **common
+        model_name, features, pooled_classifier, fixed_size_top=False,
+        checkpoint_keys=checkpoint_keys, **build_args, **common,
     )
+
+
+# ---------------------------------------------------------------------- torchvision checkpoints
+_DENSE_LAYER = re.compile(r"conv(\d)_block(\d+)_(0_bn|1_conv|1_bn|2_conv)")
+_TRANSITION = re.compile(r"pool(\d)_(bn|conv)")
+# keras.applications' suffix in a dense layer -> torchvision's module in `_DenseLayer`.
+_DENSE_LAYER_MODULES = {"0_bn": "norm1", "1_conv": "conv1", "1_bn": "norm2", "2_conv": "conv2"}
+_TRANSITION_MODULES = {"bn": "norm", "conv": "conv"}
+_STEM_MODULES = {
+    "conv1_conv": "features.conv0", "conv1_bn": "features.norm0", "bn": "features.norm5"
+}
+# Old torchvision checkpoints (the published IMAGENET1K_V1 files among them) name a dense
+# layer's modules `norm.1`, `conv.1`, `norm.2`, `conv.2`; torchvision renames them on load
+# with this pattern (torchvision.models.densenet._load_state_dict).
+_LEGACY_KEY = re.compile(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$"
+)
+
+
+def torchvision_keys(model: keras.Model) -> CheckpointMap:
+    """The map from an ImageNet DenseNet's layers to torchvision's `state_dict` keys, for
+    `weights="....pth"` / `".safetensors"`:
+
+    - `conv1_conv`, `conv1_bn` -> `features.conv0`, `features.norm0`;
+    - `conv{s}_block{i}_0_bn` / `_1_conv` / `_1_bn` / `_2_conv` ->
+      `features.denseblock{s-1}.denselayer{i}.norm1` / `.conv1` / `.norm2` / `.conv2`;
+    - `pool{s}_bn` / `pool{s}_conv` -> `features.transition{s-1}.norm` / `.conv`;
+    - `bn` -> `features.norm5`; the classifier `predictions` -> `classifier`.
+
+    torchvision's published IMAGENET1K_V1 files still carry the legacy keys
+    (`...denselayer1.norm.1.weight`): rename them with `rename_legacy_keys` first, as
+    torchvision does when it loads them.
+    """
+    layers = {}
+    for layer in model.layers:
+        name = layer.name
+        if name in _STEM_MODULES:
+            layers[name] = _STEM_MODULES[name]
+        elif name == CLASSIFIER:
+            layers[name] = "classifier"
+        elif match := _DENSE_LAYER.fullmatch(name):
+            stage, index, part = match.groups()
+            layers[name] = (
+                f"features.denseblock{int(stage) - 1}.denselayer{index}."
+                f"{_DENSE_LAYER_MODULES[part]}"
+            )
+        elif match := _TRANSITION.fullmatch(name):
+            stage, part = match.groups()
+            layers[name] = f"features.transition{int(stage) - 1}.{_TRANSITION_MODULES[part]}"
+    return CheckpointMap(
+        layers, heads=(CLASSIFIER,), top=("classifier",), rename=rename_legacy_key
+    )
+
+
+def rename_legacy_key(key: str) -> str:
+    """A torchvision DenseNet checkpoint key as torchvision's modules name it today: the
+    legacy `features.denseblock1.denselayer1.norm.1.weight` of its published files becomes
+    `...denselayer1.norm1.weight`; other keys are kept as they are."""
+    match = _LEGACY_KEY.match(key)
+    return match.group(1) + match.group(2) if match else key
+
+
+def rename_legacy_keys(state: dict) -> dict:
+    """`rename_legacy_key` applied to every key of a state dict."""
+    return {rename_legacy_key(key): value for key, value in state.items()}
 
 
 # ---------------------------------------------------------------------- registry
@@ -300,7 +385,9 @@ def _huang(error: float) -> Published:
 
 
 @register_model(
-    "densenet", reference=_KA_REF, weights={"imagenet": KA_WEIGHTS[121]}, published=_tv(74.434),
+    "densenet", reference=_KA_REF,
+    weights={"imagenet": KA_WEIGHTS[121], "torchvision": torchvision_weights("densenet121")},
+    published=_tv(74.434),
     **_IMAGENET_REG,
 )
 def densenet121(**kwargs) -> keras.Model:
@@ -309,7 +396,9 @@ def densenet121(**kwargs) -> keras.Model:
 
 
 @register_model(
-    "densenet", reference="torchvision densenet161 (k=48)", published=_tv(77.138), **_IMAGENET_REG
+    "densenet", reference="torchvision densenet161 (k=48)",
+    weights={"torchvision": torchvision_weights("densenet161")}, published=_tv(77.138),
+    **_IMAGENET_REG,
 )
 def densenet161(**kwargs) -> keras.Model:
     """DenseNet-161 (k=48): dense blocks of 6-12-36-24 bottleneck layers (ImageNet)."""
@@ -317,7 +406,9 @@ def densenet161(**kwargs) -> keras.Model:
 
 
 @register_model(
-    "densenet", reference=_KA_REF, weights={"imagenet": KA_WEIGHTS[169]}, published=_tv(75.600),
+    "densenet", reference=_KA_REF,
+    weights={"imagenet": KA_WEIGHTS[169], "torchvision": torchvision_weights("densenet169")},
+    published=_tv(75.600),
     **_IMAGENET_REG,
 )
 def densenet169(**kwargs) -> keras.Model:
@@ -326,7 +417,9 @@ def densenet169(**kwargs) -> keras.Model:
 
 
 @register_model(
-    "densenet", reference=_KA_REF, weights={"imagenet": KA_WEIGHTS[201]}, published=_tv(76.896),
+    "densenet", reference=_KA_REF,
+    weights={"imagenet": KA_WEIGHTS[201], "torchvision": torchvision_weights("densenet201")},
+    published=_tv(76.896),
     **_IMAGENET_REG,
 )
 def densenet201(**kwargs) -> keras.Model:

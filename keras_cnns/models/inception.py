@@ -207,6 +207,7 @@ INCEPTION_V3_IMAGENET = PretrainedWeights(
     notop_url=_KA + "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
     notop_hash="bcbd6486424b2319ff4ef7d526e38f63",
     input_shape=(299, 299, 3),
+    preprocessing="tf",
 )
 
 

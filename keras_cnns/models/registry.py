@@ -22,23 +22,9 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import keras
 
-
-@dataclasses.dataclass(frozen=True)
-class PretrainedWeights:
-    """Where a published weight file lives and what it expects.
-
-    `top_*` is the file with the classifier, `notop_*` the one without (for
-    `include_top=False`). Hashes are checked by `keras.utils.get_file`.
-    """
-
-    top_url: str
-    top_hash: str
-    notop_url: str | None = None
-    notop_hash: str | None = None
-    input_shape: tuple[int, int, int] = (224, 224, 3)
-    num_classes: int = 1000
-    cache_subdir: str = "models"
-    cache_dir: str | None = None  # None: Keras' home ($KERAS_HOME or ~/.keras)
+# What a published weights name stands for (URL, hash, input, preprocessing): defined with
+# the downloads in keras_cnns.weights, used in every family's registration.
+from keras_cnns.weights.published import PretrainedWeights  # noqa: F401
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,8 +100,11 @@ COMMON_ARGS_DOC = """
         include_top: keep the classifier; with `False` the model ends at its last
             feature map (or the global pooling chosen by `pooling`).
         pooling: `None`, `"avg"` or `"max"`: global pooling when `include_top=False`.
-        weights: `None` (random init), the name of published weights (e.g.
-            `"imagenet"` where the model has them) or the path to a weights file.
+        weights: `None` (random init), the name of published weights (`"imagenet"`,
+            `"torchvision"` where the model has them; any `num_classes`: the
+            classifier starts fresh where its shape differs) or the path to a weights
+            file (`.weights.h5`, legacy `.h5`, or a torchvision checkpoint `.pth`,
+            `.pt`, `.safetensors` where the family maps its keys).
         classifier_activation: activation of the last layer (`"softmax"`, `None` for
             logits, or any Keras activation).
         name: the model's name (defaults to the builder's name).
@@ -272,6 +261,12 @@ def get_spec(name: str) -> ModelSpec:
         f"Unknown model name {name!r}.{hint} "
         f"Known models: {', '.join(sorted(_REGISTRY))}."
     )
+
+
+def models_with_weights(weights_name: str) -> list[str]:
+    """The registered models that publish weights under `weights_name`, in
+    registration order."""
+    return [name for name, spec in _REGISTRY.items() if weights_name in spec.weights]
 
 
 def _canonical(name: str) -> str:

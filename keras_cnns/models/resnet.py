@@ -8,7 +8,8 @@ ImageNet networks are kept apart, because each one has its own published weights
 parameter count:
 
 - `"v1.5"` (default): torchvision's ResNets: no convolution bias, the bottleneck's stride
-  on its 3x3 convolution.
+  on its 3x3 convolution; torchvision's ImageNet weights load with
+  `weights="torchvision"` (ResNet-18 to 152), or from a `.pth`/`.safetensors` file.
 - `"keras"`: keras.applications' ResNet50/101/152: every convolution has a bias, the
   stride is on the bottleneck's first 1x1 convolution as in the paper; its ImageNet
   weights load with `weights="imagenet"`.
@@ -48,7 +49,7 @@ from keras_cnns.models.registry import (
     register_model,
 )
 from keras_cnns.validation import check_bool, check_choice, check_int, check_survival_probability
-from keras_cnns.weights import CheckpointMap, is_checkpoint
+from keras_cnns.weights import CheckpointMap, is_checkpoint, torchvision_weights
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,12 +105,14 @@ _KA = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
 
 
 def _ka_weights(stem: str, top_hash: str, notop_hash: str) -> PretrainedWeights:
-    """keras.applications' published files (same URLs and hashes as keras.applications)."""
+    """keras.applications' published files (same URLs and hashes as keras.applications),
+    with its preprocessing: "caffe" for ResNet v1, "tf" for ResNet v2."""
     return PretrainedWeights(
         top_url=f"{_KA}{stem}_weights_tf_dim_ordering_tf_kernels.h5",
         top_hash=top_hash,
         notop_url=f"{_KA}{stem}_weights_tf_dim_ordering_tf_kernels_notop.h5",
         notop_hash=notop_hash,
+        preprocessing="tf" if stem.endswith("v2") else "caffe",
     )
 
 
@@ -135,6 +138,15 @@ KA_WEIGHTS = {
 }
 # The layout each published file was trained with.
 _WEIGHTS_LAYOUT = {"resnet50": "keras", "resnet101": "keras", "resnet152": "keras"}
+
+
+def _published(name: str) -> dict[str, PretrainedWeights]:
+    """The weights `name` publishes: torchvision's IMAGENET1K_V1 file (our default
+    layout "v1.5"), and keras.applications' file where it has one."""
+    weights = {"torchvision": torchvision_weights(name)}
+    if name in KA_WEIGHTS:
+        weights["imagenet"] = KA_WEIGHTS[name]
+    return weights
 
 
 # ---------------------------------------------------------------------- builders
@@ -177,9 +189,14 @@ def _resnet(
             f"and shortcut='B'; received layout={layout!r}, shortcut={shortcut!r}. Pass "
             f"{model_name}(layout={published!r}, weights='imagenet')."
         )
-    if is_checkpoint(common.get("weights")) and (layout != TORCHVISION_LAYOUT or shortcut != "B"):
+    weights = common.get("weights")
+    published_torchvision = weights == "torchvision" and weights in get_spec(model_name).weights
+    if (is_checkpoint(weights) or published_torchvision) and (
+        layout != TORCHVISION_LAYOUT or shortcut != "B"
+    ):
+        kind = "torchvision's checkpoint" if published_torchvision else "a PyTorch checkpoint"
         raise ValueError(
-            f"`weights={common['weights']!r}` is a PyTorch/safetensors checkpoint: it loads "
+            f"`weights={common['weights']!r}` is {kind}: it loads "
             f"into torchvision's ResNet, layout={TORCHVISION_LAYOUT!r} with shortcut='B'; "
             f"received layout={layout!r}, shortcut={shortcut!r}. Pass "
             f"resnet{depth}(layout={TORCHVISION_LAYOUT!r}, shortcut='B', weights=...)."
@@ -395,7 +412,7 @@ _STOCHASTIC_DEPTH_DOC = """        stochastic_depth: `None` (default) or the sur
 _IMAGENET_DOC = """
     Family options:
         layout: `"v1.5"` (default; torchvision: no convolution bias, the bottleneck's
-            stride on its 3x3), `"keras"` (keras.applications' ResNet50/101/152: conv
+            stride on its 3x3; needed for `weights="torchvision"`), `"keras"` (keras.applications' ResNet50/101/152: conv
             bias, stride on the first 1x1; needed for `weights="imagenet"`) or
             `"keras_v2"` (pre-activation, as `resnet50_v2`).
         shortcut: `"B"` (default: projections where channels grow), `"A"` (zero-padded
@@ -437,20 +454,24 @@ def _he(error: float) -> Published:
     return Published.from_error(error, "CIFAR-10", _HE.format(error))
 
 
-@register_model("resnet", reference=_TV, published=_tv(69.758), **_V1)
+@register_model(
+    "resnet", reference=_TV, weights=_published("resnet18"), published=_tv(69.758), **_V1
+)
 def resnet18(**kwargs) -> keras.Model:
     """ResNet-18: basic blocks, 2-2-2-2 per stage (ImageNet)."""
     return _resnet("resnet18", 18, **kwargs)
 
 
-@register_model("resnet", reference=_TV, published=_tv(73.314), **_V1)
+@register_model(
+    "resnet", reference=_TV, weights=_published("resnet34"), published=_tv(73.314), **_V1
+)
 def resnet34(**kwargs) -> keras.Model:
     """ResNet-34: basic blocks, 3-4-6-3 per stage (ImageNet)."""
     return _resnet("resnet34", 34, **kwargs)
 
 
 @register_model(
-    "resnet", reference=_KA_REF, weights={"imagenet": KA_WEIGHTS["resnet50"]},
+    "resnet", reference=_KA_REF, weights=_published("resnet50"),
     published=_tv(76.130), **_V1,
 )
 def resnet50(**kwargs) -> keras.Model:
@@ -459,7 +480,7 @@ def resnet50(**kwargs) -> keras.Model:
 
 
 @register_model(
-    "resnet", reference=_KA_REF, weights={"imagenet": KA_WEIGHTS["resnet101"]},
+    "resnet", reference=_KA_REF, weights=_published("resnet101"),
     published=_tv(77.374), **_V1,
 )
 def resnet101(**kwargs) -> keras.Model:
@@ -468,7 +489,7 @@ def resnet101(**kwargs) -> keras.Model:
 
 
 @register_model(
-    "resnet", reference=_KA_REF, weights={"imagenet": KA_WEIGHTS["resnet152"]},
+    "resnet", reference=_KA_REF, weights=_published("resnet152"),
     published=_tv(78.312), **_V1,
 )
 def resnet152(**kwargs) -> keras.Model:

@@ -10,7 +10,8 @@ the module prefixes of torchvision's checkpoint keys (`"conv2_block1_1_conv"` ->
   feature map (`CheckpointMap.flattened`); `BatchNormalization` weight, bias,
   running_mean, running_var -> gamma, beta, moving_mean, moving_variance;
   `num_batches_tracked` is not a weight and is skipped;
-- partial loads: a classifier (or auxiliary classifier) whose shape differs from the
+- partial loads (here for checkpoints, and in `copy_layers` for published Keras files and
+  converted checkpoints, loaded into the network with the published classifier first): a classifier (or auxiliary classifier) whose shape differs from the
   checkpoint's (any `num_classes`) keeps its initial values, and one log line (logger
   `"keras_cnns"`) names every such layer; the top's tensors are unused when the model
   has no top (`include_top=False`);
@@ -54,12 +55,15 @@ class CheckpointMap:
         flattened: Keras name of a `Dense` layer fed by a `Flatten` of a feature map ->
             the name of that `Flatten` layer: its rows are permuted from PyTorch's NCHW
             flattening order to Keras' NHWC order.
+        rename: maps a checkpoint key to today's name before anything else (for
+            files saved under older module names, as torchvision's DenseNet files are).
     """
 
     layers: Mapping[str, str]
     heads: Sequence[str] = ()
     top: Sequence[str] = ()
     flattened: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    rename: Callable[[str], str] | None = None
 
 
 @dataclasses.dataclass
@@ -109,7 +113,11 @@ def load_state_dict(
             the message names `source`, the layer and both shapes. RGB weights into a
             model with another number of input channels get a message of their own.
     """
-    state = {key: value for key, value in state.items() if not key.endswith(SKIPPED_SUFFIXES)}
+    rename = keys.rename or (lambda key: key)
+    state = {
+        rename(key): value for key, value in state.items() if not key.endswith(SKIPPED_SUFFIXES)
+    }
+    by_name = {layer.name: layer for layer in model.layers}
     heads = set(keys.heads)
     plan: list[tuple[_Tensor, np.ndarray]] = []
     fresh: list[tuple[str, tuple, tuple]] = []
@@ -118,7 +126,7 @@ def load_state_dict(
     absent_top: list[str] = []
 
     for name, prefix in keys.layers.items():
-        layer = _find_layer(model, name)
+        layer = by_name.get(name)
         if layer is None:
             if _under(prefix, keys.top):
                 absent_top.append(prefix)
@@ -162,16 +170,64 @@ def load_state_dict(
             )
 
     for tensor, value in plan:
-        tensor.variable.assign(tensor.to_keras(value).astype(tensor.variable.dtype))
-    if fresh:
-        described = ", ".join(
-            f"{name} (checkpoint {received}, model {expected})"
-            for name, received, expected in fresh
-        )
-        logger.warning(
-            "Weights from %s: layers left at their initial values (their shape differs "
-            "from the checkpoint's): %s.", source, described,
-        )
+        tensor.variable.assign(tensor.to_keras(value).astype(tensor.variable.dtype, copy=False))
+    log_fresh_layers(source, fresh)
+    return [name for name, _, _ in fresh]
+
+
+def log_fresh_layers(source: str, fresh: Sequence[tuple[str, tuple, tuple]]) -> None:
+    """The one log line (logger `"keras_cnns"`, WARNING) of a partial load: the layers
+    of `(name, shape in the file, shape in the model)` kept at their initial values.
+    Nothing is logged when `fresh` is empty."""
+    if not fresh:
+        return
+    described = ", ".join(
+        f"{name} (checkpoint {received}, model {expected})" for name, received, expected in fresh
+    )
+    logger.warning(
+        "Weights from %s: layers left at their initial values (their shape differs "
+        "from the checkpoint's): %s.", source, described,
+    )
+
+
+def copy_layers(model: keras.Model, reference: keras.Model, *, source: str) -> list[str]:
+    """Copy the weights of `reference`, the same network with the published classifier
+    (the model a published file loads into as it is), into `model`, layer by layer and
+    by name: the partial load of a published file for another `num_classes` or without
+    the top.
+
+    `reference` must differ from `model` only in its classifier (num_classes) and in
+    having the top: a layer whose shapes differ (the classifier and any auxiliary head)
+    keeps its initial values and is named in the one log line of `log_fresh_layers`;
+    the reference's layers that `model` lacks (its top, with include_top=False) are
+    unused. Returns the names of the layers left at their initial values.
+
+    Raises:
+        ValueError: a weighted layer of `model` that `reference` does not have (a
+            reference built with other options).
+    """
+    plan, fresh = [], []
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        other = _find_layer(reference, layer.name)
+        if other is None or len(other.weights) != len(layer.weights):
+            raise ValueError(
+                f"Layer {layer.name!r} of {model.name!r} has no counterpart in the network "
+                f"{source!r} was loaded into: the model's options differ from those the "
+                "published weights were built with."
+            )
+        theirs = [tuple(w.shape) for w in other.weights]
+        ours = [tuple(w.shape) for w in layer.weights]
+        if theirs != ours:
+            first = next(i for i, (a, b) in enumerate(zip(theirs, ours)) if a != b)
+            fresh.append((layer.name, theirs[first], ours[first]))
+            continue
+        plan.append((layer, other))
+    for layer, other in plan:
+        for ours, theirs in zip(layer.weights, other.weights):
+            ours.assign(theirs.value)
+    log_fresh_layers(source, fresh)
     return [name for name, _, _ in fresh]
 
 
