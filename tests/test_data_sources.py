@@ -308,7 +308,7 @@ def test_from_directory_uses_split_subfolders(image_folder, tmp_path):
     assert from_directory(tmp_path, split="train").num_examples == 30
     validation = from_directory(tmp_path, split="validation")
     assert validation.num_examples == 10 and validation.source == str(tmp_path / "val")
-    with pytest.raises(ValueError, match="Invalid `split`: 'test'"):
+    with pytest.raises(ValueError, match="Unknown `split`: 'test'"):
         from_directory(root, split="test")
     with pytest.raises(DatasetNotFoundError, match="is not a folder"):
         from_directory(tmp_path / "missing")
