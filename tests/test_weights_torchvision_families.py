@@ -309,3 +309,21 @@ def test_densenet_legacy_keys(densenet121_checkpoint):
     assert "features.denseblock1.denselayer1.norm.1.weight" in legacy
     assert "features.transition1.norm.weight" in legacy and "features.norm5.weight" in legacy
     assert list(rename_legacy_keys(legacy)) == list(state)
+
+
+def test_densenet_checkpoint_with_legacy_keys_loads(densenet121_checkpoint, tmp_path):
+    """A file saved under the legacy names (as torchvision publishes DenseNet) loads as is."""
+    checkpoint = densenet121_checkpoint
+    legacy = {}
+    for key, value in checkpoint["state"].items():
+        if ".denselayer" in key:
+            for new, old in (("norm1.", "norm.1."), ("conv1.", "conv.1."),
+                             ("norm2.", "norm.2."), ("conv2.", "conv.2.")):
+                key = key.replace(f".{new}", f".{old}")
+        legacy[key] = value
+    path = _save(legacy, tmp_path / "densenet121-legacy.pth")
+    size = checkpoint["images"].shape[1]
+    ours = keras_cnns.densenet121(
+        weights=path, input_shape=(size, size, 3), classifier_activation=None
+    )
+    _assert_close(ours(checkpoint["images"], training=False), checkpoint["logits"], "legacy keys")
