@@ -146,7 +146,13 @@ def test_imagenet_weights_published_locations():
     )
     assert weights.top_hash == "d699b8f76981ab1b30698df4c175e90b"
     assert weights.notop_hash == "b8c4d4c20dd625c148057b9ff1c1176b"
-    assert registry.get_spec("densenet161").weights == {}
+    # keras.applications publishes no DenseNet-161; torchvision does (IMAGENET1K_V1).
+    assert set(registry.get_spec("densenet161").weights) == {"torchvision"}
+    torchvision = registry.get_spec("densenet161").weights["torchvision"]
+    assert torchvision.top_url == "https://download.pytorch.org/models/densenet161-8d451a50.pth"
+    assert torchvision.top_hash == "8d451a50" and torchvision.preprocessing == "torch"
+    for depth in (121, 169, 201):
+        assert set(registry.get_spec(f"densenet{depth}").weights) == {"imagenet", "torchvision"}
 
 
 def test_minimum_input_is_the_last_transition():
