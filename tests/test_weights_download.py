@@ -29,6 +29,7 @@ import keras_cnns
 from keras_cnns.models import registry
 from keras_cnns.weights import TORCHVISION_URLS, read_state_dict
 from keras_cnns.weights.download import MIRROR_ENV
+from torch_reference import random_torchvision
 
 SIZE = 64
 FILE = TORCHVISION_URLS["resnet18"].rsplit("/", 1)[-1]  # resnet18-f37072fd.pth
@@ -72,24 +73,6 @@ class _Server:
         self.stop()
 
 
-def _random_resnet18(torchvision):
-    """torchvision's resnet18 with random weights and batch-norm statistics, in eval mode."""
-    import torch
-
-    torch.manual_seed(3)
-    model = torchvision.models.resnet18(weights=None)
-    generator = torch.Generator().manual_seed(3)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                shape = module.running_mean.shape
-                module.weight.copy_(torch.rand(shape, generator=generator) + 0.5)
-                module.bias.copy_(torch.randn(shape, generator=generator) * 0.1)
-                module.running_mean.copy_(torch.randn(shape, generator=generator) * 0.1)
-                module.running_var.copy_(torch.rand(shape, generator=generator) + 0.5)
-    return model.eval()
-
-
 @pytest.fixture(scope="module")
 def served(torchvision, tmp_path_factory):
     """The served folder (`models/resnet18-f37072fd.pth`, random weights), the file's own
@@ -99,7 +82,7 @@ def served(torchvision, tmp_path_factory):
     root = tmp_path_factory.mktemp("served")
     (root / "models").mkdir()
     path = root / "models" / FILE
-    model = _random_resnet18(torchvision)
+    model = random_torchvision(torchvision, "resnet18", seed=3)
     torch.save(model.state_dict(), path)
     images = np.random.default_rng(0).normal(size=(2, SIZE, SIZE, 3)).astype("float32")
     with torch.no_grad():

@@ -17,27 +17,10 @@ import pytest
 import keras_cnns
 from keras_cnns.weights import read_state_dict
 from conftest import count
+from torch_reference import random_torchvision
 
 SIZE = 64
 ARCHS = ("resnet18", "resnet50")
-
-
-def _random_torchvision(torchvision, arch: str, seed: int):
-    """torchvision's `arch` with random weights and random batch-norm statistics, in eval mode."""
-    import torch
-
-    torch.manual_seed(seed)
-    model = getattr(torchvision.models, arch)(weights=None)
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                shape = module.running_mean.shape
-                module.weight.copy_(torch.rand(shape, generator=generator) + 0.5)
-                module.bias.copy_(torch.randn(shape, generator=generator) * 0.1)
-                module.running_mean.copy_(torch.randn(shape, generator=generator) * 0.1)
-                module.running_var.copy_(torch.rand(shape, generator=generator) + 0.5)
-    return model.eval()
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +34,7 @@ def checkpoints(torchvision, tmp_path_factory):
     images = np.random.default_rng(0).normal(size=(2, SIZE, SIZE, 3)).astype("float32")
     found = {}
     for seed, arch in enumerate(ARCHS):
-        model = _random_torchvision(torchvision, arch, seed)
+        model = random_torchvision(torchvision, arch, seed)
         pth, safe = folder / f"{arch}.pth", folder / f"{arch}.safetensors"
         state = model.state_dict()
         torch.save(state, pth)

@@ -22,6 +22,7 @@ import keras_cnns
 from keras_cnns.models.densenet import rename_legacy_keys
 from keras_cnns.weights import read_state_dict
 from conftest import count
+from torch_reference import randomize_batch_norms
 
 RTOL = 1e-4  # of the scale of torchvision's outputs
 
@@ -55,15 +56,9 @@ def _randomize(model, seed: int):
         for module in model.modules():
             if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
                 torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-            if isinstance(module, torch.nn.BatchNorm2d):
-                shape = module.running_mean.shape
-                module.weight.copy_(torch.rand(shape, generator=generator) + 0.5)
-                module.bias.copy_(torch.randn(shape, generator=generator) * 0.1)
-                module.running_mean.copy_(torch.randn(shape, generator=generator) * 0.1)
-                module.running_var.copy_(torch.rand(shape, generator=generator) + 0.5)
-                module.num_batches_tracked.zero_()
             if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)) and module.bias is not None:
                 module.bias.copy_(torch.randn(module.bias.shape, generator=generator) * 0.1)
+    randomize_batch_norms(model, generator)
     return model.eval()
 
 

@@ -1,0 +1,33 @@
+"""torchvision reference models with random values, for the checkpoint-conversion tests.
+
+torchvision starts batch norms at constants (weight 1, bias 0, mean 0, variance 1), which
+would leave their transfer untested: every reference model gets random ones.
+"""
+
+from __future__ import annotations
+
+
+def randomize_batch_norms(model, generator) -> None:
+    """Random batch-norm scales, offsets and running statistics, in place."""
+    import torch
+
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                shape = module.running_mean.shape
+                module.weight.copy_(torch.rand(shape, generator=generator) + 0.5)
+                module.bias.copy_(torch.randn(shape, generator=generator) * 0.1)
+                module.running_mean.copy_(torch.randn(shape, generator=generator) * 0.1)
+                module.running_var.copy_(torch.rand(shape, generator=generator) + 0.5)
+                module.num_batches_tracked.zero_()
+
+
+def random_torchvision(torchvision, arch: str, seed: int):
+    """torchvision's `arch` with its own random initialization and random batch norms,
+    in eval mode."""
+    import torch
+
+    torch.manual_seed(seed)
+    model = getattr(torchvision.models, arch)(weights=None)
+    randomize_batch_norms(model, torch.Generator().manual_seed(seed))
+    return model.eval()
