@@ -29,7 +29,7 @@ import keras_cnns
 from keras_cnns.models import registry
 from keras_cnns.weights import TORCHVISION_URLS, read_state_dict
 from keras_cnns.weights.download import MIRROR_ENV
-from torch_reference import random_torchvision
+from torch_reference import assert_resnet18_backbone_with_fresh_head, random_torchvision
 
 SIZE = 64
 FILE = TORCHVISION_URLS["resnet18"].rsplit("/", 1)[-1]  # resnet18-f37072fd.pth
@@ -198,16 +198,7 @@ def test_any_num_classes_starts_a_fresh_head(served, tmp_path, monkeypatch, capl
     lines = [r.getMessage() for r in caplog.records if r.name == "keras_cnns"]
     assert len(lines) == 1 and FILE in lines[0], lines
     assert "predictions (checkpoint (512, 1000), model (512, 10))" in lines[0]
-    state = read_state_dict(served["path"])
-    np.testing.assert_array_equal(
-        model.get_layer("conv1_conv").kernel.numpy(), state["conv1.weight"].transpose(2, 3, 1, 0)
-    )
-    np.testing.assert_array_equal(
-        model.get_layer("conv5_block2_2_bn").moving_variance.numpy(), state["layer4.1.bn2.running_var"]
-    )
-    head = model.get_layer("predictions")
-    assert head.kernel.shape == (512, 10)
-    np.testing.assert_array_equal(head.bias.numpy(), np.zeros(10))  # Keras' initialization
+    assert_resnet18_backbone_with_fresh_head(model, read_state_dict(served["path"]), 10)
     # The converted cache holds the published network (1000 classes); a second load of
     # another num_classes reads it, and logs the same line naming it.
     assert (tmp_path / "models" / "torchvision" / CONVERTED).exists()

@@ -31,3 +31,20 @@ def random_torchvision(torchvision, arch: str, seed: int):
     model = getattr(torchvision.models, arch)(weights=None)
     randomize_batch_norms(model, torch.Generator().manual_seed(seed))
     return model.eval()
+
+
+def assert_resnet18_backbone_with_fresh_head(model, state, num_classes: int) -> None:
+    """`model` (our resnet18) holds `state`'s backbone (checked on the first convolution and
+    the last batch norm) and a fresh `num_classes` classifier (Keras' zero bias)."""
+    import numpy as np
+
+    np.testing.assert_array_equal(
+        model.get_layer("conv1_conv").kernel.numpy(), state["conv1.weight"].transpose(2, 3, 1, 0)
+    )
+    np.testing.assert_array_equal(
+        model.get_layer("conv5_block2_2_bn").moving_variance.numpy(),
+        state["layer4.1.bn2.running_var"],
+    )
+    head = model.get_layer("predictions")
+    assert head.kernel.shape == (512, num_classes)
+    np.testing.assert_array_equal(head.bias.numpy(), np.zeros(num_classes))
