@@ -53,6 +53,8 @@ TORCHVISION_URLS: dict[str, str] = {
     "densenet169": "https://download.pytorch.org/models/densenet169-b2777c0a.pth",
     "densenet201": "https://download.pytorch.org/models/densenet201-c1103571.pth",
 }
+# torchvision builds these with `transform_input=True` for their IMAGENET1K_V1 weights.
+TORCHVISION_TRANSFORM_INPUT = ("googlenet", "inception_v3")
 # The input size torchvision's weights were trained at, where it is not 224x224.
 TORCHVISION_INPUT_SHAPES = {"inception_v3": (299, 299, 3)}
 
@@ -77,6 +79,9 @@ class PretrainedWeights:
         cache_subdir, cache_dir: where `keras.utils.get_file` keeps the download
             (`cache_dir=None`: `$KERAS_HOME`, read at load time, else `~/.keras`).
         preprocessing: what the weights expect of the pixels (`PREPROCESSING`).
+        transform_input: after "torch" preprocessing, torchvision's `transform_input`
+            step (GoogLeNet's and Inception v3's IMAGENET1K_V1 weights, trained on
+            pixels scaled to [-1, 1]: each channel `x * std / 0.5 + (mean - 0.5) / 0.5`).
     """
 
     top_url: str
@@ -88,6 +93,7 @@ class PretrainedWeights:
     cache_subdir: str = "models"
     cache_dir: str | None = None
     preprocessing: str | None = None
+    transform_input: bool = False
 
     def __post_init__(self):
         if self.preprocessing is not None and self.preprocessing not in PREPROCESSING:
@@ -128,7 +134,8 @@ def hash_in_name(url: str) -> str:
 def torchvision_weights(model_name: str) -> PretrainedWeights:
     """The published entry of torchvision's IMAGENET1K_V1 file for `model_name` (a key
     of `TORCHVISION_URLS`): its URL, the sha256 prefix of its name, "torch"
-    preprocessing, cached under `models/torchvision`."""
+    preprocessing (plus `transform_input` for GoogLeNet and Inception v3), cached under
+    `models/torchvision`."""
     if model_name not in TORCHVISION_URLS:
         raise ValueError(
             f"torchvision publishes no IMAGENET1K_V1 file for {model_name!r} here; known: "
@@ -141,4 +148,5 @@ def torchvision_weights(model_name: str) -> PretrainedWeights:
         input_shape=TORCHVISION_INPUT_SHAPES.get(model_name, (224, 224, 3)),
         cache_subdir=TORCHVISION_SUBDIR,
         preprocessing="torch",
+        transform_input=model_name in TORCHVISION_TRANSFORM_INPUT,
     )
