@@ -20,6 +20,7 @@ from keras_cnns import schedules  # noqa: E402,F401  (registers the recipe sched
 from keras_cnns import optimizers  # noqa: E402,F401  (registers the fused SGD)
 from keras_cnns.models import get_model, get_spec, list_families, list_models  # noqa: E402
 from keras_cnns.models.registry import _REGISTRY  # noqa: E402
+from keras_cnns.models.preprocessing import preprocess_input  # noqa: E402
 from keras_cnns.models.densenet import densenet_cifar  # noqa: E402
 from keras_cnns.models.resnet import resnet_cifar  # noqa: E402
 from keras_cnns.models.vgg import vgg  # noqa: E402
@@ -28,7 +29,7 @@ from keras_cnns.models.vgg import vgg  # noqa: E402
 globals().update({name: spec.builder for name, spec in _REGISTRY.items()})
 
 __all__ = [
-    "get_model", "get_spec", "list_families", "list_models", "train", "tune", "vgg",
+    "get_model", "get_spec", "list_families", "list_models", "preprocess_input", "train", "tune", "vgg",
     "resnet_cifar", "densenet_cifar", "analysis", "export", "serving", *_REGISTRY,
 ]
 

@@ -80,3 +80,18 @@ def test_trains_a_step_at_small_size(rng):
     model.compile(keras.optimizers.SGD(0.01), "sparse_categorical_crossentropy")
     loss = model.train_on_batch(rng.uniform(size=(2, 67, 67, 3)), np.array([0, 3]))
     assert np.isfinite(loss)
+
+
+def test_torchvision_weights_need_the_single_tower():
+    """`weights="torchvision"` is torchvision's single-tower AlexNet file: the paper's
+    two-tower LRN network is refused before anything is downloaded, naming the variant
+    to pass."""
+    from keras_cnns.weights import TORCHVISION_URLS
+
+    entry = keras_cnns.get_spec("alexnet").weights["torchvision"]
+    assert entry.top_url == TORCHVISION_URLS["alexnet"]
+    assert entry.input_shape == (224, 224, 3) and entry.preprocessing == "torch"
+    with pytest.raises(ValueError, match=r"variant='single_tower'.*received variant='paper'"):
+        keras_cnns.alexnet(weights="torchvision")
+    with pytest.raises(ValueError, match=r"groups=1"):
+        keras_cnns.alexnet(variant="single_tower", groups=2, weights="torchvision")

@@ -43,7 +43,8 @@ def test_vgg19_signature_reads():
     text = str(inspect.signature(keras_cnns.vgg19))
     assert text.startswith(
         "(*, num_classes=1000, input_shape=None, include_top=True, pooling=None, weights=None, "
-        "classifier_activation='softmax', name=None, fit_input=None, batch_norm=False, dropout=0.5)"
+        "classifier_activation='softmax', name=None, fit_input=None, include_preprocessing=False, "
+        "batch_norm=False, dropout=0.5)"
     )
 
 

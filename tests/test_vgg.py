@@ -182,5 +182,23 @@ def test_imagenet_weight_constraints():
         keras_cnns.vgg16(weights="imagenet", input_shape=(64, 64, 3))
     with pytest.raises(ValueError, match="batch_norm=False"):
         keras_cnns.vgg16(weights="imagenet", batch_norm=True)
-    with pytest.raises(ValueError, match=r"published name \(none for this model\)"):
+    with pytest.raises(ValueError, match=r"published name \('torchvision'\)"):
         keras_cnns.vgg13(weights="imagenet")
+    with pytest.raises(ValueError, match=r"published name \(none for this model\)"):
+        keras_cnns.vgg16_c(weights="torchvision")
+
+
+def test_torchvision_weights_follow_batch_norm():
+    """`vgg16(batch_norm=True, weights="torchvision")` is torchvision's vgg16_bn file; the
+    plain builder's is vgg16's, and keras.applications' "imagenet" only exists without
+    batch norm."""
+    from keras_cnns.models.vgg import published_weights
+    from keras_cnns.weights import TORCHVISION_URLS
+
+    for name in ("vgg11", "vgg13", "vgg16", "vgg19"):
+        assert published_weights(name, False)["torchvision"].top_url == TORCHVISION_URLS[name]
+        with_bn = published_weights(name, True)
+        assert with_bn["torchvision"].top_url == TORCHVISION_URLS[f"{name}_bn"]
+        assert with_bn["torchvision"].preprocessing == "torch"
+        assert "imagenet" not in with_bn
+    assert set(published_weights("vgg16", False)) == {"imagenet", "torchvision"}

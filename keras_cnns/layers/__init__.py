@@ -26,6 +26,7 @@ from keras_cnns.layers.lrn import LocalResponseNormalization
 from keras_cnns.layers.stochastic_depth import StochasticDepth, linear_survival_probabilities
 from keras_cnns.layers.residual import IdentityShortcut, ResidualBlock
 from keras_cnns.layers.dense import DenseBlock, TransitionLayer
+from keras_cnns.layers.preprocessing import WeightsPreprocessing
 from keras_cnns.layers.heads import (
     CLASSIFIER,
     MAIN_OUTPUT,
@@ -41,6 +42,7 @@ from keras_cnns.layers.heads import (
 )
 
 __all__ = [
+    "WeightsPreprocessing",
     "BatchNormalization",
     "BranchSpecError",
     "InceptionBlock",

@@ -26,7 +26,7 @@ from keras_cnns.layers.heads import CLASSIFIER, fully_connected_classifier
 from keras_cnns.models.common import build_model, smallest_input
 from keras_cnns.models.registry import Published, get_spec, register_model
 from keras_cnns.validation import check_bool, check_choice, check_divides, check_rate
-from keras_cnns.weights import CheckpointMap, is_checkpoint
+from keras_cnns.weights import CheckpointMap, is_checkpoint, torchvision_weights
 
 # variant -> conv widths, conv1 padding, LRN by default, default input shape.
 VARIANTS = {
@@ -56,9 +56,11 @@ def _alexnet(variant="paper", groups=None, lrn=None, dropout=0.5, **common) -> k
     use_lrn = spec["lrn"] if lrn is None else lrn
     dropout = check_rate("dropout", dropout)
     weights = common.get("weights")
-    if is_checkpoint(weights) and (variant != "single_tower" or groups != 1 or use_lrn):
+    torchvision_file = is_checkpoint(weights) or weights == "torchvision"
+    if torchvision_file and (variant != "single_tower" or groups != 1 or use_lrn):
+        kind = "are torchvision's" if weights == "torchvision" else "is a PyTorch/safetensors"
         raise ValueError(
-            f"`weights={weights!r}` is a PyTorch/safetensors checkpoint: it loads into "
+            f"`weights={weights!r}` {kind} checkpoint: it loads into "
             "torchvision's AlexNet, variant='single_tower' with groups=1 and no LRN; "
             f"received variant={variant!r}, groups={groups!r}, lrn={use_lrn!r}. Pass "
             "alexnet(variant='single_tower', weights=...)."
@@ -160,6 +162,7 @@ def _checkpoint_keys(weights: Any):
     default_input_shape=(227, 227, 3),
     min_input_size=smallest_input(_windows(0)),
     reference="Krizhevsky et al. 2012: 60,965,224 parameters with two towers",
+    weights={"torchvision": torchvision_weights("alexnet")},
     published=Published.from_error(
         40.7, "ImageNet", "Krizhevsky et al. 2012, Table 2 (1 CNN, 40.7% top-1 error)"
     ),
@@ -172,7 +175,8 @@ def alexnet(**kwargs) -> keras.Model:
         variant: `"paper"` (default) — 96-256-384-384-256 filters, LRN after conv1 and
             conv2, 227x227x3 input so that the last pooling gives 6x6x256.
             `"single_tower"` — 64-192-384-256-256 without LRN, 224x224x3 input
-            (torchvision's AlexNet).
+            (torchvision's AlexNet: `weights="torchvision"` loads its IMAGENET1K_V1
+            file).
         groups: groups of conv2, conv4 and conv5; the paper's two GPU towers are
             `groups=2` (default for "paper"), `groups=1` is one tower.
         lrn: override whether LRN follows conv1 and conv2.

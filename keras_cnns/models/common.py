@@ -17,6 +17,8 @@ from typing import Any, Callable, Mapping, Sequence
 import keras
 
 from keras_cnns.layers.heads import global_pool
+from keras_cnns.layers.preprocessing import MODES as PREPROCESSING_MODES
+from keras_cnns.layers.preprocessing import WeightsPreprocessing
 from keras_cnns.models.registry import PretrainedWeights, models_with_weights
 from keras_cnns.validation import check_activation, check_bool, check_choice, check_int
 from keras_cnns.weights import (
@@ -27,6 +29,7 @@ from keras_cnns.weights import (
     load_checkpoint,
 )
 from keras_cnns.weights import download
+from keras_cnns.weights.preprocessing import PixelPreprocessing, preprocessing_of
 
 POOLING_CHOICES = (None, "avg", "max")
 FIT_INPUT_CHOICES = (None, "pad", "resize")
@@ -138,6 +141,7 @@ def build_model(
     classifier_activation: Any = "softmax",
     name: str | None = None,
     fit_input: str | None = None,
+    include_preprocessing: bool | str = False,
 ) -> keras.Model:
     """Build a functional model from a family's `features` and `top` functions.
 
@@ -210,9 +214,16 @@ def build_model(
                 "include_top=False for other sizes."
             )
 
+    preprocessing = _check_preprocessing(
+        include_preprocessing, weights, dict(published_weights or {}), model_name, shape
+    )
+
     def assemble(shape, num_classes, include_top, name):
         inputs = keras.Input(shape=shape, name="input")
-        x = _fit_input(inputs, shape, min_size, fit_input)
+        x = inputs
+        if preprocessing is not None:
+            x = WeightsPreprocessing(**preprocessing.layer_config(), name="preprocessing")(x)
+        x = _fit_input(x, shape, min_size, fit_input)
         x = features(x)
         if include_top:
             outputs = top(x, num_classes, classifier_activation)
@@ -239,6 +250,41 @@ def build_model(
     else:
         _load_file(model, weights, pretrained, weights_loader, checkpoint_keys)
     return model
+
+
+def _check_preprocessing(
+    include_preprocessing: Any,
+    weights: Any,
+    published: Mapping[str, PretrainedWeights],
+    model_name: str,
+    shape: tuple,
+) -> PixelPreprocessing | None:
+    """What `include_preprocessing` puts in front of the network (None: nothing)."""
+    if include_preprocessing is False:
+        return None
+    if include_preprocessing is True:
+        if weights is None:
+            raise ValueError(
+                "`include_preprocessing=True` takes the preprocessing of `weights`, and "
+                "weights=None has none. Pass weights (a published name or a file), or a "
+                "mode: include_preprocessing='caffe' | 'tf' | 'torch'."
+            )
+        found = preprocessing_of(weights, published, model_name)
+    elif isinstance(include_preprocessing, str):
+        check_choice("include_preprocessing", include_preprocessing, PREPROCESSING_MODES)
+        found = PixelPreprocessing(include_preprocessing)
+    else:
+        raise TypeError(
+            "`include_preprocessing` must be True, False or a mode ('caffe', 'tf', "
+            f"'torch'); received {include_preprocessing!r}."
+        )
+    if found.mode != "tf" and shape[-1] != 3:
+        raise ValueError(
+            f"`include_preprocessing`: {found.describe()!r} preprocessing takes RGB "
+            f"images (3 channels); `input_shape` {tuple(shape)!r} has {shape[-1]}. Build "
+            "the model for RGB input and convert grey images to RGB."
+        )
+    return found
 
 
 def _fit_input(inputs, shape, min_size: int, fit_input: str | None):

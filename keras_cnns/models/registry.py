@@ -91,6 +91,7 @@ COMMON_ARGS: tuple[tuple[str, Any], ...] = (
     ("classifier_activation", "softmax"),
     ("name", None),
     ("fit_input", None),
+    ("include_preprocessing", False),
 )
 
 COMMON_ARGS_DOC = """
@@ -112,6 +113,13 @@ COMMON_ARGS_DOC = """
             minimum size are zero-padded or resized inside the model up to that size
             (e.g. Fashion-MNIST's 28x28 into LeNet-5 or VGG); without it such an input
             is rejected with the minimum size in the message.
+        include_preprocessing: `True`: the model takes pixels in [0, 255] (uint8 or
+            float) and applies the preprocessing its `weights` expect inside (a
+            `keras_cnns.layers.WeightsPreprocessing` layer named "preprocessing": the
+            published entry's "caffe", "tf" or "torch"; "torch" for a torchvision
+            checkpoint); or a mode, `"caffe"`, `"tf"` or `"torch"`, with any weights.
+            `False` (default): the model takes preprocessed inputs
+            (`keras_cnns.preprocess_input`).
     All arguments are keyword-only.
 """
 

@@ -14,7 +14,8 @@ dicts (`.pth`, `.safetensors`) load by `torchvision_keys` with `weights=PATH`, a
 the last feature map to 7x7 (`AdaptiveAvgPool2d`) before the classifier, which is the
 identity on the 7x7 map of inputs from 224 to 255 pixels a side; ours flattens the map as
 it is, so with `include_top=True` a checkpoint loads at those sizes only (any size with
-`include_top=False`)."""
+`include_top=False`). `weights="torchvision"` downloads torchvision's IMAGENET1K_V1 file
+(vgg11, vgg13, vgg16, vgg19; with `batch_norm=True` their `_bn` files)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ from keras_cnns.models.registry import (
     register_model,
 )
 from keras_cnns.validation import check_bool, check_choice, check_rate
-from keras_cnns.weights import CheckpointMap, is_checkpoint
+from keras_cnns.weights import CheckpointMap, is_checkpoint, torchvision_weights
 
 # Table 1 of the paper. An int is a 3x3 convolution with that many filters, (filters, 1)
 # a 1x1 convolution, "M" 2x2 max pooling (ending a block), "LRN" local response
@@ -95,9 +96,12 @@ def _vgg(config: str, batch_norm: bool = False, dropout: float = 0.5, **common) 
     if batch_norm and common.get("weights") in ("imagenet",):
         raise ValueError(
             "`weights='imagenet'` exist only for batch_norm=False (keras.applications' "
-            "VGG has no batch normalization)."
+            "VGG has no batch normalization); with batch_norm=True pass "
+            "weights='torchvision' (torchvision's `_bn` file)."
         )
     _check_checkpoint(config, common)
+    spec = get_spec(MODEL_NAMES[config])
+    published = published_weights(spec.name, batch_norm)
     layers = keras.layers
 
     def features(x):
@@ -130,12 +134,23 @@ def _vgg(config: str, batch_norm: bool = False, dropout: float = 0.5, **common) 
             dropout_rate=dropout,
         )
 
-    spec = get_spec(MODEL_NAMES[config])
     return build_model(
         spec.name, features, top,
         checkpoint_keys=_checkpoint_keys(config, batch_norm, common.get("weights")),
-        **spec.build_args(), **common,
+        **{**spec.build_args(), "published_weights": published}, **common,
     )
+
+
+def published_weights(model_name: str, batch_norm: bool) -> dict[str, PretrainedWeights]:
+    """The weights `vgg11`..`vgg19` publish with or without `batch_norm`: with it,
+    `"torchvision"` is torchvision's `_bn` file (`vgg16(batch_norm=True)` is its
+    `vgg16_bn`), and keras.applications' `"imagenet"` (no batch norm) is left out."""
+    published = dict(get_spec(model_name).weights)
+    if batch_norm:
+        published.pop("imagenet", None)
+        if "torchvision" in published:
+            published["torchvision"] = torchvision_weights(f"{model_name}_bn")
+    return published
 
 
 # ---------------------------------------------------------------------- torchvision checkpoints
@@ -219,7 +234,7 @@ _REGISTER = dict(
 
 @register_model(
     "vgg", reference="Simonyan & Zisserman, Table 1, config A",
-    published=Published(69.020, "ImageNet", TORCHVISION_ACC1), **_REGISTER,
+    weights={"torchvision": torchvision_weights("vgg11")}, published=Published(69.020, "ImageNet", TORCHVISION_ACC1), **_REGISTER,
 )
 def vgg11(**kwargs) -> keras.Model:
     """VGG-11 (configuration A): 8 convolutions and 3 fully connected layers."""
@@ -234,7 +249,7 @@ def vgg11_lrn(**kwargs) -> keras.Model:
 
 @register_model(
     "vgg", reference="Simonyan & Zisserman, Table 1, config B",
-    published=Published(69.928, "ImageNet", TORCHVISION_ACC1), **_REGISTER,
+    weights={"torchvision": torchvision_weights("vgg13")}, published=Published(69.928, "ImageNet", TORCHVISION_ACC1), **_REGISTER,
 )
 def vgg13(**kwargs) -> keras.Model:
     """VGG-13 (configuration B): 10 convolutions and 3 fully connected layers."""
@@ -250,7 +265,7 @@ def vgg16_c(**kwargs) -> keras.Model:
 @register_model(
     "vgg",
     reference="Simonyan & Zisserman, Table 1, config D; keras.applications.VGG16",
-    weights={"imagenet": VGG16_IMAGENET},
+    weights={"imagenet": VGG16_IMAGENET, "torchvision": torchvision_weights("vgg16")},
     published=Published(71.592, "ImageNet", TORCHVISION_ACC1),
     **_REGISTER,
 )
@@ -262,7 +277,7 @@ def vgg16(**kwargs) -> keras.Model:
 @register_model(
     "vgg",
     reference="Simonyan & Zisserman, Table 1, config E; keras.applications.VGG19",
-    weights={"imagenet": VGG19_IMAGENET},
+    weights={"imagenet": VGG19_IMAGENET, "torchvision": torchvision_weights("vgg19")},
     published=Published(72.376, "ImageNet", TORCHVISION_ACC1),
     **_REGISTER,
 )
