@@ -154,6 +154,14 @@ def test_a_user_can_read_and_change_the_specification():
         ([[{"op": "conv", "filters": 8, "kernel": 1, "padding": "full"}]], r"\['padding'\]` is 'full'"),
         ([[{"op": "pool", "type": "min", "size": 3}]], r"pooling types: 'max', 'avg'"),
         ([[{"op": "pool", "type": "max", "size": 3, "strides": 0}]], r"\['strides'\]` must be"),
+        ([[{"op": "pool", "type": "avg", "size": 3, "count_include_pad": 1}]],
+         r"\['count_include_pad'\]` must be True or False; received 1"),
+        ([[{"op": "pool", "type": "max", "size": 3, "count_include_pad": True}]],
+         r"\['count_include_pad'\]` is True for a 'max' pooling.*'avg' pooling with 'same'"),
+        ([[{"op": "pool", "type": "avg", "size": 3, "padding": "valid", "count_include_pad": True}]],
+         r"\['count_include_pad'\]` is True for a 'avg' pooling with 'valid' padding"),
+        ([[{"op": "conv", "filters": 8, "kernel": 1, "count_include_pad": True}]],
+         r"unknown keys \['count_include_pad'\] for a 'conv' op"),
         ([[conv(8, 1), {"op": "concat", "branches": []}]], r"`branches\[0\]\[1\]\['branches'\]` is empty"),
         ([[conv(8, 1), {"op": "concat", "branches": [[{"op": "conv"}]]}]],
          r"`branches\[0\]\[1\]\['branches'\]\[0\]\[0\]` \('conv' op\) lacks"),
@@ -190,3 +198,63 @@ def test_too_small_input_for_a_valid_window_is_rejected():
 def test_bad_block_options(kwargs, error, match):
     with pytest.raises(error, match=match):
         InceptionBlock(MODULE_3A, **kwargs)
+
+
+# ------------------------------------------------------- average pooling that counts padding
+def _include_pad_reference(x, size):
+    """3x3/1 average pooling over zero padding, divided by the full window (numpy)."""
+    pad = (size - 1) // 2
+    padded = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    h, w = x.shape[1:3]
+    windows = [padded[:, i:i + h, j:j + w] for i in range(size) for j in range(size)]
+    return np.sum(windows, axis=0) / (size * size)
+
+
+def test_count_include_pad_spec_is_plain_data_written_only_when_true():
+    op = pool("avg", 3, count_include_pad=True)
+    assert op == {"op": "pool", "type": "avg", "size": [3, 3], "strides": [1, 1],
+                  "padding": "same", "count_include_pad": True}
+    # The default leaves the key out: specifications and saved configs from before the
+    # option are canonical as they were.
+    assert pool("avg", 3) == pool("avg", 3, count_include_pad=False)
+    assert "count_include_pad" not in pool("avg", 3)
+    assert normalize_branches([[dict(op, count_include_pad=False)]])[0][0] == pool("avg", 3)
+    with pytest.raises(BranchSpecError, match=r"`pool\(...\)\['count_include_pad'\]` is True for a 'max'"):
+        pool("max", 3, count_include_pad=True)
+
+
+def test_count_include_pad_block_config_round_trip_and_outputs(tmp_path, rng):
+    branches = [[conv(6, 1)], [pool("avg", 3, count_include_pad=True), conv(4, 1)]]
+    block = InceptionBlock(branches, batch_norm=True, name="padded")
+    config = block.get_config()
+    assert config["branches"][1][0]["count_include_pad"] is True
+    assert json.loads(json.dumps(config)) == config
+    assert InceptionBlock.from_config(config).get_config() == config
+
+    inputs = keras.Input((6, 5, 3))
+    model = keras.Model(inputs, block(inputs))
+    x = rng.normal(size=(2, 6, 5, 3)).astype("float32")
+    path = tmp_path / "padded.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_array_equal(restored.predict(x, verbose=0), model.predict(x, verbose=0))
+
+    # The pooling alone, against numpy: the border windows divide by 9 as well.
+    pooled = np.asarray(InceptionBlock([[pool("avg", 3, count_include_pad=True)]])(x))
+    np.testing.assert_allclose(pooled, _include_pad_reference(x, 3), rtol=0, atol=1e-6)
+    keras_same = np.asarray(InceptionBlock([[pool("avg", 3)]])(x))
+    assert np.abs(pooled - keras_same)[:, 0].max() > 1e-3  # Keras' pooling leaves padding out
+    np.testing.assert_allclose(pooled[:, 1:-1, 1:-1], keras_same[:, 1:-1, 1:-1], rtol=0, atol=1e-6)
+
+
+def test_a_saved_config_without_the_key_loads_the_same(rng):
+    # A config written before `count_include_pad` existed: Keras' average pooling.
+    old = {"name": "old", "trainable": True, "dtype": "float32", "branches": [
+        [{"op": "pool", "type": "avg", "size": [3, 3], "strides": [1, 1], "padding": "same"}]
+    ], "batch_norm": False, "use_bias": None, "bn_scale": True, "bn_epsilon": 0.001,
+        "bn_momentum": 0.99, "activation": "relu"}
+    block = InceptionBlock.from_config(old)
+    assert block.get_config()["branches"] == old["branches"]
+    x = rng.normal(size=(1, 4, 4, 2)).astype("float32")
+    expected = keras.layers.AveragePooling2D(3, strides=1, padding="same")(x)
+    np.testing.assert_allclose(np.asarray(block(x)), np.asarray(expected), rtol=0, atol=1e-6)

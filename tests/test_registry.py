@@ -63,7 +63,10 @@ def test_family_options_come_from_the_private_builders():
 
     assert family("vgg16") == options(vgg._vgg) == {"batch_norm": False, "dropout": 0.5}
     assert family("googlenet") == options(googlenet._googlenet)
-    assert family("googlenet") == {"aux_logits": False, "batch_norm": False, "dropout": 0.4, "aux_dropout": 0.7}
+    assert family("googlenet") == {
+        "aux_logits": False, "batch_norm": False, "layout": "paper", "dropout": None,
+        "aux_dropout": 0.7,
+    }
     assert family("resnet50") == options(resnet_module._resnet)
     assert family("resnet50_v2") == options(resnet_module._resnet, skip=("layout",))
     assert family("resnet20") == options(resnet_module._resnet_cifar)
@@ -99,7 +102,9 @@ def test_defaults_shown_reach_the_layers():
     vgg = keras_cnns.vgg11(input_shape=(32, 32, 3))
     assert vgg.get_layer("fc1_dropout").rate == signature("vgg11").parameters["dropout"].default
     googlenet = keras_cnns.googlenet(input_shape=(32, 32, 3))
-    assert googlenet.get_layer("avg_pool_dropout").rate == signature("googlenet").parameters["dropout"].default
+    # dropout=None: the layout's own rate, the paper's 0.4 here (torchvision's: 0.2).
+    assert signature("googlenet").parameters["dropout"].default is None
+    assert googlenet.get_layer("avg_pool_dropout").rate == 0.4
     assert "aux1" not in [layer.name for layer in googlenet.layers]  # aux_logits=False
 
 

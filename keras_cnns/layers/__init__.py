@@ -6,6 +6,7 @@ pooling, auxiliary classifiers), which every model family ends with."""
 from keras_cnns.layers.inception import (
     BranchSpecError,
     InceptionBlock,
+    PaddedAveragePooling2D,
     concat,
     conv,
     conv_unit,
@@ -46,6 +47,7 @@ __all__ = [
     "BatchNormalization",
     "BranchSpecError",
     "InceptionBlock",
+    "PaddedAveragePooling2D",
     "LENET5_C3_TABLE",
     "ConnectionTableConv2D",
     "DenseBlock",

@@ -135,7 +135,9 @@ def inception_v3_aux_head(
     average pooling, 1x1 convolution 128, a 5x5 convolution 768 acting as the fully
     connected layer (its kernel shrinks to the pooled grid below 299x299, as in
     TF-Slim), global average pooling, the classifier named `name`. `conv_options` go to
-    both convolutions' `conv_unit` (batch normalization settings)."""
+    both convolutions' `conv_unit` (batch normalization settings). With a batch-norm
+    scale (`bn_scale=True`) and a pooled grid of at least 5x5 (inputs of 299x299 and up,
+    where the kernel keeps its size) it is torchvision's `InceptionAux`."""
     x = keras.layers.AveragePooling2D(5, strides=3, name=f"{name}_pool")(x)
     x = conv_unit(x, 128, 1, name=f"{name}_conv1", **conv_options)
     kernel = min(5, x.shape[1] or 5), min(5, x.shape[2] or 5)

@@ -17,13 +17,19 @@ A branch is a list of operations applied one after the other; an operation is a 
 - `{"op": "conv", "filters": F, "kernel": [h, w], "strides": [sh, sw], "padding": P}`:
   a convolution, followed by batch normalization when the block has `batch_norm=True`,
   then the block's activation.
-- `{"op": "pool", "type": "max" | "avg", "size": [h, w], "strides": [sh, sw], "padding": P}`.
+- `{"op": "pool", "type": "max" | "avg", "size": [h, w], "strides": [sh, sw], "padding": P}`,
+  plus `"count_include_pad": True` for an average pooling over "same" padding that counts
+  the zero padding in its divisor, as PyTorch's `F.avg_pool2d(..., count_include_pad=True)`
+  (torchvision's Inception v3) does; Keras' "same" average pooling, the default, divides by
+  the pixels inside the image only, so the two differ at the borders.
 - `{"op": "concat", "branches": [...]}`: the branch splits into parallel sub-branches
   whose outputs are concatenated (Inception v3's expanded filter banks, where a 1x3 and a
   3x1 convolution both read the same tensor).
 
 `conv`, `pool` and `concat` below write these dicts; kernels, strides and sizes may be
 given as an int or an (h, w) pair, `strides` defaults to 1 and `padding` to `"same"`.
+`count_include_pad` is written only where it is True, so specifications (and saved
+configs) from before it existed are canonical as they were.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ PADDINGS = ("same", "valid")
 POOL_TYPES = ("max", "avg")
 _OP_KEYS = {
     "conv": {"op", "filters", "kernel", "strides", "padding"},
-    "pool": {"op", "type", "size", "strides", "padding"},
+    "pool": {"op", "type", "size", "strides", "padding", "count_include_pad"},
     "concat": {"op", "branches"},
 }
 _REQUIRED = {"conv": {"filters", "kernel"}, "pool": {"type", "size"}, "concat": {"branches"}}
@@ -67,14 +73,16 @@ def conv(
 
 def pool(
     kind: str, size: int | Sequence[int], strides: int | Sequence[int] = 1,
-    padding: str = "same",
+    padding: str = "same", count_include_pad: bool = False,
 ) -> dict:
     """A pooling op: `kind` "max" or "avg" (the dict's "type"), window `size`,
-    `strides` (default 1, not the window size as in Keras)."""
-    return _canonical_op(
-        {"op": "pool", "type": kind, "size": size, "strides": strides, "padding": padding},
-        "pool(...)",
-    )
+    `strides` (default 1, not the window size as in Keras). `count_include_pad=True`
+    (average pooling with "same" padding only): divide every window's sum by its full
+    size, zero padding included, as PyTorch's `avg_pool2d` does by default."""
+    op = {"op": "pool", "type": kind, "size": size, "strides": strides, "padding": padding}
+    if count_include_pad is not False:
+        op["count_include_pad"] = count_include_pad
+    return _canonical_op(op, "pool(...)")
 
 
 def concat(*branches: Sequence[dict]) -> dict:
@@ -85,8 +93,9 @@ def concat(*branches: Sequence[dict]) -> dict:
 def normalize_branches(branches: Any, where: str = "branches") -> list:
     """Validate a branch specification and return it in canonical form.
 
-    Canonical means plain lists and dicts, every key present, kernels/strides/sizes as
-    `[h, w]` lists. Raises `BranchSpecError` naming the faulty element otherwise.
+    Canonical means plain lists and dicts, every key present (but a pooling op's
+    `count_include_pad`, present only where True), kernels/strides/sizes as `[h, w]`
+    lists. Raises `BranchSpecError` naming the faulty element otherwise.
     """
     if isinstance(branches, (str, bytes, dict)) or not isinstance(branches, (list, tuple)):
         raise BranchSpecError(
@@ -167,8 +176,23 @@ def _canonical_op(op: Any, where: str) -> dict:
             f"`{where}['type']` is {op['type']!r}; accepted pooling types: 'max', 'avg'."
         )
     size = _pair(op["size"], "size", where)
-    return {"op": "pool", "type": op["type"], "size": size, "strides": strides,
-            "padding": padding}
+    canonical = {"op": "pool", "type": op["type"], "size": size, "strides": strides,
+                 "padding": padding}
+    include_pad = op.get("count_include_pad", False)
+    if not isinstance(include_pad, bool):
+        raise BranchSpecError(
+            f"`{where}['count_include_pad']` must be True or False; received {include_pad!r}."
+        )
+    if include_pad:
+        if op["type"] != "avg" or padding != "same":
+            raise BranchSpecError(
+                f"`{where}['count_include_pad']` is True for a {op['type']!r} pooling with "
+                f"{padding!r} padding; it applies to 'avg' pooling with 'same' padding only "
+                "(the padding it counts). Accepted: type 'avg' with padding 'same', or "
+                "count_include_pad False."
+            )
+        canonical["count_include_pad"] = True
+    return canonical
 
 
 def _window_size(size: int | None, kernel: int, stride: int, padding: str) -> int | None:
@@ -208,13 +232,66 @@ def _describe(op: dict) -> str:
         return f"concat of {len(op['branches'])} sub-branches"
     window = op["kernel"] if op["op"] == "conv" else op["size"]
     what = f"conv {op['filters']}" if op["op"] == "conv" else f"{op['type']} pool"
+    extra = " count_include_pad" if op.get("count_include_pad") else ""
     return (
         f"{what} {window[0]}x{window[1]}/{op['strides'][0]}x{op['strides'][1]} "
-        f"{op['padding']}"
+        f"{op['padding']}{extra}"
     )
 
 
-# ----------------------------------------------------------------------- the layer
+# ------------------------------------------------------------------- the layers
+@keras.saving.register_keras_serializable(package="keras_cnns")
+class PaddedAveragePooling2D(keras.layers.AveragePooling2D):
+    """Average pooling over "same" zero padding whose divisor counts the padding
+    (channels last): every window's sum is divided by the full window size, as PyTorch's
+    `avg_pool2d(..., count_include_pad=True)` and Caffe's average pooling do. Keras'
+    `AveragePooling2D(padding="same")` divides by the pixels inside the image instead, so
+    the two differ wherever a window reaches over the border.
+
+    The padding is Keras' "same" padding (the output has `ceil(size / stride)` positions,
+    the extra row or column of an odd total at the bottom or right), which for the odd
+    windows at stride 1 of the inception blocks is PyTorch's `padding=(size - 1) // 2`.
+    The layer is an `AveragePooling2D` (same output shapes, same profile as a pooling
+    window); it computes the pooling as a depthwise convolution with a constant kernel
+    `1 / (h * w)`, whose zero padding is the one counted.
+
+    Args:
+        pool_size: the window, an int or (h, w).
+        strides: the stride, an int or (h, w); None: the window size (as in Keras).
+        padding: "same" only (accepted for `get_config` round trips).
+    """
+
+    def __init__(
+        self,
+        pool_size: int | Sequence[int] = 2,
+        strides: int | Sequence[int] | None = None,
+        padding: str = "same",
+        data_format: str | None = None,
+        **kwargs,
+    ):
+        if padding != "same":
+            raise ValueError(
+                f"`padding` of PaddedAveragePooling2D must be 'same' (the padding it counts); "
+                f"received {padding!r}. Use keras.layers.AveragePooling2D for 'valid'."
+            )
+        if data_format not in (None, "channels_last"):
+            raise ValueError(
+                f"`data_format` of PaddedAveragePooling2D must be 'channels_last' or None; "
+                f"received {data_format!r}."
+            )
+        super().__init__(
+            pool_size, strides=strides, padding="same", data_format="channels_last", **kwargs
+        )
+
+    def call(self, inputs):
+        height, width = self.pool_size
+        kernel = ops.full(
+            (height, width, inputs.shape[-1], 1), 1.0 / (height * width),
+            dtype=keras.backend.standardize_dtype(inputs.dtype),
+        )
+        return ops.depthwise_conv(inputs, kernel, strides=self.strides, padding="same")
+
+
 @keras.saving.register_keras_serializable(package="keras_cnns")
 class InceptionBlock(keras.layers.Layer):
     """Parallel branches on one input, concatenated along channels (channels last).
@@ -233,7 +310,8 @@ class InceptionBlock(keras.layers.Layer):
 
     Sub-layers are named after their place in the specification: `branch2_1_conv` is the
     first op of the second branch (`_bn` its batch normalization, `branch4_1_pool` a
-    pooling op); ops of a sub-branch of a `concat` op carry the letter of the sub-branch
+    pooling op: `MaxPooling2D`, `AveragePooling2D`, or `PaddedAveragePooling2D` where the
+    op has `count_include_pad`); ops of a sub-branch of a `concat` op carry the letter of the sub-branch
     (`branch2_2a_1_conv`, `branch2_2b_1_conv`). `iter_ops()` walks them.
     """
 
@@ -304,9 +382,12 @@ class InceptionBlock(keras.layers.Layer):
                         )
                     )
             elif op["op"] == "pool":
-                pooling = (
-                    keras.layers.MaxPooling2D if op["type"] == "max" else keras.layers.AveragePooling2D
-                )
+                if op.get("count_include_pad"):
+                    pooling = PaddedAveragePooling2D
+                elif op["type"] == "max":
+                    pooling = keras.layers.MaxPooling2D
+                else:
+                    pooling = keras.layers.AveragePooling2D
                 self._op_layers.append(
                     pooling(tuple(op["size"]), strides=tuple(op["strides"]),
                             padding=op["padding"], name=f"{prefix}_pool")

@@ -31,6 +31,7 @@ from typing import Any, Callable, Mapping, Sequence
 import keras
 import numpy as np
 
+from keras_cnns.keras_internals import sublayers
 from keras_cnns.weights.formats import read_state_dict
 
 logger = logging.getLogger("keras_cnns")
@@ -46,7 +47,10 @@ class CheckpointMap:
         layers: Keras layer name -> module prefix in the checkpoint
             (`"conv1_bn"` -> `"bn1"`, whose tensors are `bn1.weight`, `bn1.bias`, ...),
             in the model's order (the first mismatch reported is the first in this
-            order).
+            order). A layer nested in another (a block's convolution) is named by its
+            path, the names joined by "/" (Keras names cannot hold one):
+            `"mixed0/branch1_1_conv"` is the sublayer `branch1_1_conv` of the model's
+            layer `mixed0`.
         heads: Keras names of the layers whose shape follows `num_classes` (the
             classifier and any auxiliary classifier): where their shape differs from
             the checkpoint's they keep their initial values.
@@ -117,7 +121,6 @@ def load_state_dict(
     state = {
         rename(key): value for key, value in state.items() if not key.endswith(SKIPPED_SUFFIXES)
     }
-    by_name = {layer.name: layer for layer in model.layers}
     heads = set(keys.heads)
     plan: list[tuple[_Tensor, np.ndarray]] = []
     fresh: list[tuple[str, tuple, tuple]] = []
@@ -126,7 +129,7 @@ def load_state_dict(
     absent_top: list[str] = []
 
     for name, prefix in keys.layers.items():
-        layer = by_name.get(name)
+        layer = _find_layer(model, name)
         if layer is None:
             if _under(prefix, keys.top):
                 absent_top.append(prefix)
@@ -308,11 +311,18 @@ def _under(key: str, prefixes: Sequence[str]) -> bool:
 
 
 def _find_layer(model: keras.Model, name: str):
-    """The layer `name` of `model`; None if absent."""
+    """The layer `name` of `model`, or a nested one by its path (`"mixed0/branch1_1_conv"`:
+    the sublayer `branch1_1_conv` of the layer `mixed0`); None if absent."""
+    head, *path = name.split("/")
     try:
-        return model.get_layer(name)
+        layer = model.get_layer(head)
     except ValueError:
         return None
+    for part in path:
+        layer = next((sub for sub in sublayers(layer) if sub.name == part), None)
+        if layer is None:
+            return None
+    return layer
 
 
 def _model_variables(model: keras.Model):
