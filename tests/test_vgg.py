@@ -139,8 +139,11 @@ def test_weights_from_a_path(tmp_path, rng):
     loaded = keras_cnns.vgg11(num_classes=5, input_shape=(32, 32, 3), weights=str(path))
     x = rng.uniform(size=(1, 32, 32, 3)).astype("float32")
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), source.predict(x, verbose=0))
+    # Another num_classes: everything but the classifier (tests/test_weights_keras_files.py).
+    other = keras_cnns.vgg11(num_classes=7, input_shape=(32, 32, 3), weights=str(path))
+    np.testing.assert_array_equal(other.get_layer("fc2").kernel.numpy(), source.get_layer("fc2").kernel.numpy())
     with pytest.raises(ValueError, match="does not fit this model"):
-        keras_cnns.vgg11(num_classes=7, input_shape=(32, 32, 3), weights=str(path))
+        keras_cnns.vgg11(num_classes=7, input_shape=(64, 64, 3), weights=str(path))
 
 
 def test_imagenet_weights_with_any_num_classes(tmp_path, monkeypatch, caplog):

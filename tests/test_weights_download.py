@@ -223,7 +223,7 @@ def test_unknown_weights_name_lists_the_accepted_ones():
                        r"published for: .*resnet50"):
         keras_cnns.resnet18(weights="imagenet")
     with pytest.raises(ValueError, match=r"Accepted for 'resnet50_v2': None, a published name "
-                       r"\('imagenet'\).*'torchvision' weights are published for: resnet18, resnet34"):
+                       r"\('imagenet'\).*'torchvision' weights are published for: .*resnet18, resnet34"):
         keras_cnns.resnet50_v2(weights="torchvision")
 
 

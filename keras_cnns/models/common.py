@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from typing import Any, Callable, Mapping, Sequence
 
+import h5py
 import keras
 
 from keras_cnns.layers.heads import global_pool
@@ -207,11 +209,13 @@ def build_model(
                 f"`weights={weights!r}` were trained on {pretrained.input_shape[-1]}-channel "
                 f"inputs; `input_shape` {shape!r} has {shape[-1]} channels."
             )
-        if include_top and fixed_size_top and shape != tuple(pretrained.input_shape):
+        same_top = include_top and num_classes == pretrained.num_classes
+        if same_top and fixed_size_top and shape != tuple(pretrained.input_shape):
             raise ValueError(
-                f"`weights={weights!r}` with include_top=True need input_shape "
-                f"{tuple(pretrained.input_shape)}; received {shape!r}. Use "
-                "include_top=False for other sizes."
+                f"`weights={weights!r}` with their {pretrained.num_classes}-class "
+                f"classifier need input_shape {tuple(pretrained.input_shape)}; received "
+                f"{shape!r}. Use include_top=False, or another num_classes (the fully "
+                "connected layers whose shapes differ then start fresh), for other sizes."
             )
 
     preprocessing = _check_preprocessing(
@@ -238,8 +242,9 @@ def build_model(
 
         def published_network() -> keras.Model:
             # The network the published file holds: this model's options with the
-            # published classifier (at the published size where the top needs one).
-            size = shape if include_top or not fixed_size_top else tuple(pretrained.input_shape)
+            # published classifier (at the published size where the top needs one: a
+            # flattening top at another size keeps the layers whose shapes differ fresh).
+            size = tuple(pretrained.input_shape) if fixed_size_top else shape
             return assemble(size, pretrained.num_classes, True, model.name)
 
         full = include_top and num_classes == pretrained.num_classes
@@ -248,7 +253,11 @@ def build_model(
             weights_loader, checkpoint_keys,
         )
     else:
-        _load_file(model, weights, pretrained, weights_loader, checkpoint_keys)
+        _load_file(
+            model, weights, pretrained, weights_loader, checkpoint_keys,
+            reference=lambda classes: assemble(shape, classes, True, model.name),
+            num_classes=num_classes if include_top else None,
+        )
     return model
 
 
@@ -362,8 +371,23 @@ def _load_published(
         copy_layers(model, target, source=source)
 
 
-def _load_file(model: keras.Model, weights: Any, path: str, loader, checkpoint_keys) -> None:
-    """Load a weights file given by path."""
+def _load_file(
+    model: keras.Model,
+    weights: Any,
+    path: str,
+    loader,
+    checkpoint_keys,
+    *,
+    reference: Callable[[int], keras.Model],
+    num_classes: int | None,
+) -> None:
+    """Load a weights file given by path.
+
+    A Keras file saved with another number of classes (or with the top, into a model
+    without it) goes into `reference(its classes)`, the same network with the file's
+    classifier, whose layers are then copied: the classifier and any auxiliary head
+    stay fresh where their shape differs (one log line), as for published weights.
+    """
     if is_checkpoint(path):
         # PyTorch / safetensors state dicts: one generic transfer for every family, which
         # raises its own errors (naming the file, the layer and both shapes).
@@ -376,12 +400,95 @@ def _load_file(model: keras.Model, weights: Any, path: str, loader, checkpoint_k
             )
         load_checkpoint(model, path, checkpoint_keys(model))
         return
-    _load_keras_file(model, weights, path, loader)
+    probe = model if num_classes is not None else reference(1)
+    classes = classes_in_keras_file(probe, path)
+    if classes is None or classes == num_classes:
+        _load_keras_file(model, weights, path, loader)
+        return
+    target = reference(classes)
+    _load_keras_file(target, weights, path, loader)
+    copy_layers(model, target, source=path)
+
+
+def _snake_case(name: str) -> str:
+    # How Keras names a layer's entry in a `.weights.h5` file (by its class, not its name).
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", re.sub(r"\W+", "", name))
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _entry_names(model: keras.Model) -> dict[str, keras.layers.Layer]:
+    """The names Keras gives `model`'s layers in a `.weights.h5` file (by class,
+    numbered in layer order), for the layers that hold weights."""
+    seen: dict[str, int] = {}
+    names = {}
+    for layer in model.layers:
+        base = _snake_case(type(layer).__name__)
+        count = seen.get(base, 0)
+        seen[base] = count + 1
+        if layer.weights:
+            names[base + (f"_{count}" if count else "")] = layer
+    return names
+
+
+def check_keras_file_layers(model: keras.Model, path: str, weights: Any) -> None:
+    """Refuse a Keras 3 `.weights.h5` that holds weighted layers `model` does not have
+    (Keras itself skips them silently: a VGG file with batch norms would load into a
+    VGG without). Other formats are left to Keras."""
+    try:
+        with h5py.File(path, "r") as file:
+            if "layers" not in file:
+                return
+            stored = [
+                name for name, group in file["layers"].items()
+                if "vars" in group and len(group["vars"])
+            ]
+    except OSError:
+        return
+    extra = [name for name in stored if name not in _entry_names(model)]
+    if extra:
+        raise ValueError(
+            f"`weights={weights!r}`: the file does not fit this model: it holds layers "
+            f"this model has no counterpart for (first: {extra[0]!r}; {len(extra)} in all). "
+            "It was saved from a network built with other family options (e.g. "
+            "batch_norm) or from another architecture."
+        )
+
+
+def classes_in_keras_file(model: keras.Model, path: str) -> int | None:
+    """The number of classes of the classifier in the Keras weights file `path`, saved
+    from a model like `model` (built with its top): the last dimension of the kernel of
+    the model's last weighted layer (its classifier) as the file stores it. None: the
+    file has no such entry (saved without the top) or is not HDF5."""
+    head = next((layer for layer in reversed(model.layers) if layer.weights), None)
+    if head is None:
+        return None
+    try:
+        with h5py.File(path, "r") as file:
+            if "layers" in file:  # Keras 3: entries named by class, numbered in layer order
+                key = next(k for k, layer in _entry_names(model).items() if layer is head)
+                entry = file.get(f"layers/{key}/vars/0")
+            else:  # Keras 2's legacy h5 (keras.applications): groups named after layers
+                group = file.get(head.name)
+                entry = None if group is None else _first_kernel(group)
+            shape = None if entry is None else entry.shape
+    except OSError:
+        return None
+    return None if not shape or len(shape) < 2 else int(shape[-1])
+
+
+def _first_kernel(group):
+    found = []
+    group.visititems(
+        lambda _, item: found.append(item)
+        if isinstance(item, h5py.Dataset) and len(item.shape) >= 2 else None
+    )
+    return found[0] if found else None
 
 
 def _load_keras_file(model: keras.Model, weights: Any, path: str, loader) -> None:
     """A Keras weights file (`.weights.h5`, legacy `.h5`) into the model it was saved
     from: `model.load_weights`, or the family's loader."""
+    check_keras_file_layers(model, path, weights)
     try:
         if loader is None:
             model.load_weights(path)
