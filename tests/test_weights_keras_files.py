@@ -78,6 +78,19 @@ def test_same_classes_load_as_they_are(saved):
         _assert_same(layer, source.get_layer(layer.name))
 
 
+def test_a_keras_archive_loads_the_same_way(tmp_path):
+    """A whole-model `.keras` file (a training run's checkpoint) by path, into a model
+    with another number of classes."""
+    source = keras_cnns.resnet20(num_classes=10)
+    path = tmp_path / "best.keras"
+    source.save(path)
+    assert classes_in_keras_file(source, str(path)) == 10
+    model = keras_cnns.resnet20(num_classes=5, weights=str(path))
+    for layer in _weighted(model)[:-1]:
+        _assert_same(layer, source.get_layer(layer.name))
+    assert model.get_layer("predictions").kernel.shape == (64, 5)
+
+
 def test_a_file_of_other_options_is_refused(tmp_path):
     path = tmp_path / "vgg11_bn.weights.h5"
     keras_cnns.vgg11(num_classes=4, input_shape=(32, 32, 3), batch_norm=True).save_weights(path)

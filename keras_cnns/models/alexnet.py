@@ -162,7 +162,7 @@ def _checkpoint_keys(weights: Any):
     default_input_shape=(227, 227, 3),
     min_input_size=smallest_input(_windows(0)),
     reference="Krizhevsky et al. 2012: 60,965,224 parameters with two towers",
-    weights={"torchvision": torchvision_weights("alexnet")},
+    weights={"torchvision": torchvision_weights("alexnet", variant="single_tower")},
     published=Published.from_error(
         40.7, "ImageNet", "Krizhevsky et al. 2012, Table 2 (1 CNN, 40.7% top-1 error)"
     ),

@@ -10,9 +10,11 @@ choice and weight loading. No family file repeats any of that.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import re
+import zipfile
 from typing import Any, Callable, Mapping, Sequence
 
 import h5py
@@ -110,7 +112,7 @@ def _check_weights(
     if os.path.isfile(weights):
         return weights
     names = ", ".join(repr(n) for n in spec_weights) or "none for this model"
-    formats = (".weights.h5", ".h5") + (CHECKPOINT_SUFFIXES if checkpoints else ())
+    formats = (".weights.h5", ".h5", ".keras") + (CHECKPOINT_SUFFIXES if checkpoints else ())
     elsewhere = [name for name in models_with_weights(weights) if name != model_name]
     hint = (
         f" {weights!r} weights are published for: {', '.join(elsewhere)}." if elsewhere else ""
@@ -435,7 +437,7 @@ def check_keras_file_layers(model: keras.Model, path: str, weights: Any) -> None
     (Keras itself skips them silently: a VGG file with batch norms would load into a
     VGG without). Other formats are left to Keras."""
     try:
-        with h5py.File(path, "r") as file:
+        with _open_weights_h5(path) as file:
             if "layers" not in file:
                 return
             stored = [
@@ -463,7 +465,7 @@ def classes_in_keras_file(model: keras.Model, path: str) -> int | None:
     if head is None:
         return None
     try:
-        with h5py.File(path, "r") as file:
+        with _open_weights_h5(path) as file:
             if "layers" in file:  # Keras 3: entries named by class, numbered in layer order
                 key = next(k for k, layer in _entry_names(model).items() if layer is head)
                 entry = file.get(f"layers/{key}/vars/0")
@@ -474,6 +476,17 @@ def classes_in_keras_file(model: keras.Model, path: str) -> int | None:
     except OSError:
         return None
     return None if not shape or len(shape) < 2 else int(shape[-1])
+
+
+def _open_weights_h5(path: str) -> h5py.File:
+    """The HDF5 weights of a `.weights.h5`/`.h5` file, or of a `.keras` archive (its
+    `model.weights.h5` member, read into memory). OSError when it is neither."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            if "model.weights.h5" not in archive.namelist():
+                raise OSError(f"{path}: a zip archive without model.weights.h5")
+            return h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r")
+    return h5py.File(path, "r")
 
 
 def _first_kernel(group):

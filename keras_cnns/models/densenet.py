@@ -56,7 +56,7 @@ from keras_cnns.validation import (
     check_positive_int,
     check_rate,
 )
-from keras_cnns.weights import CheckpointMap, torchvision_weights
+from keras_cnns.weights import KERAS_TOP1_SOURCE, CheckpointMap, torchvision_weights
 
 # Table 1 (and torchvision's densenet161): depth -> (growth rate k, layers per block).
 # The stem has 2k filters; every dense layer has the bottleneck; transitions halve.
@@ -86,19 +86,19 @@ CIFAR_MIN_SIZE = smallest_input([(2, 2, "valid")] * 2)
 _KA = "https://storage.googleapis.com/tensorflow/keras-applications/densenet/"
 
 
-def _ka_weights(depth: int, top_hash: str, notop_hash: str) -> PretrainedWeights:
+def _ka_weights(depth: int, top_hash: str, notop_hash: str, top1: float) -> PretrainedWeights:
     """keras.applications' published files (same URLs and hashes as keras.applications)."""
     stem = f"{_KA}densenet{depth}_weights_tf_dim_ordering_tf_kernels"
     return PretrainedWeights(
         top_url=f"{stem}.h5", top_hash=top_hash, notop_url=f"{stem}_notop.h5",
-        notop_hash=notop_hash, preprocessing="torch",
+        notop_hash=notop_hash, preprocessing="torch", top1=top1, top1_source=KERAS_TOP1_SOURCE,
     )
 
 
 KA_WEIGHTS = {
-    121: _ka_weights(121, "9d60b8095a5708f2dcce2bca79d332c7", "30ee3e1110167f948a6b9946edeeb738"),
-    169: _ka_weights(169, "d699b8f76981ab1b30698df4c175e90b", "b8c4d4c20dd625c148057b9ff1c1176b"),
-    201: _ka_weights(201, "1ceb130c1ea1b78c3bf6114dbdfd8807", "c13680b51ded0fb44dff2d8f86ac8bb1"),
+    121: _ka_weights(121, "9d60b8095a5708f2dcce2bca79d332c7", "30ee3e1110167f948a6b9946edeeb738", 75.0),
+    169: _ka_weights(169, "d699b8f76981ab1b30698df4c175e90b", "b8c4d4c20dd625c148057b9ff1c1176b", 76.2),
+    201: _ka_weights(201, "1ceb130c1ea1b78c3bf6114dbdfd8807", "c13680b51ded0fb44dff2d8f86ac8bb1", 77.3),
 }
 
 

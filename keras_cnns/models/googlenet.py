@@ -382,7 +382,7 @@ def torchvision_keys(model: keras.Model) -> CheckpointMap:
     default_input_shape=(224, 224, 3),
     min_input_size=MIN_INPUT_SIZE,
     reference="Szegedy et al. 2014, Table 1: 6,998,552 parameters (no aux heads)",
-    weights={"torchvision": torchvision_weights("googlenet")},
+    weights={"torchvision": torchvision_weights("googlenet", batch_norm=True, layout="torchvision")},
     published=Published(
         69.778, "ImageNet", TORCHVISION_ACC1 + " (layout='torchvision': BN, 3x3 in the 5x5 branch)"
     ),

@@ -46,7 +46,12 @@ from keras_cnns.models.registry import (
     register_model,
 )
 from keras_cnns.validation import check_bool, check_choice, check_rate
-from keras_cnns.weights import CheckpointMap, is_checkpoint, torchvision_weights
+from keras_cnns.weights import (
+    KERAS_TOP1_SOURCE,
+    CheckpointMap,
+    is_checkpoint,
+    torchvision_weights,
+)
 
 # ============================================================ Inception v2 (BN-Inception)
 # Figure 5 of Ioffe & Szegedy: module -> (#1x1, #3x3 reduce, #3x3, double #3x3 reduce,
@@ -239,6 +244,8 @@ INCEPTION_V3_IMAGENET = PretrainedWeights(
     notop_hash="bcbd6486424b2319ff4ef7d526e38f63",
     input_shape=(299, 299, 3),
     preprocessing="tf",
+    top1=77.9,
+    top1_source=KERAS_TOP1_SOURCE,
 )
 
 
@@ -382,7 +389,7 @@ def _inception_v3(
     "inception",
     default_input_shape=(299, 299, 3),
     min_input_size=V3_MIN_INPUT_SIZE,
-    weights={"imagenet": INCEPTION_V3_IMAGENET, "torchvision": torchvision_weights("inception_v3")},
+    weights={"imagenet": INCEPTION_V3_IMAGENET, "torchvision": torchvision_weights("inception_v3", layout="torchvision")},
     reference=(
         "Szegedy et al. 2016; keras.applications.InceptionV3 (23,851,784 parameters); "
         "torchvision inception_v3 (layout='torchvision')"

@@ -49,7 +49,12 @@ from keras_cnns.models.registry import (
     register_model,
 )
 from keras_cnns.validation import check_bool, check_choice, check_int, check_survival_probability
-from keras_cnns.weights import CheckpointMap, is_checkpoint, torchvision_weights
+from keras_cnns.weights import (
+    KERAS_TOP1_SOURCE,
+    CheckpointMap,
+    is_checkpoint,
+    torchvision_weights,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,7 +109,7 @@ XLA_MAX_BLOCKS = 200
 _KA = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
 
 
-def _ka_weights(stem: str, top_hash: str, notop_hash: str) -> PretrainedWeights:
+def _ka_weights(stem: str, top_hash: str, notop_hash: str, top1: float) -> PretrainedWeights:
     """keras.applications' published files (same URLs and hashes as keras.applications),
     with its preprocessing: "caffe" for ResNet v1, "tf" for ResNet v2."""
     return PretrainedWeights(
@@ -113,27 +118,30 @@ def _ka_weights(stem: str, top_hash: str, notop_hash: str) -> PretrainedWeights:
         notop_url=f"{_KA}{stem}_weights_tf_dim_ordering_tf_kernels_notop.h5",
         notop_hash=notop_hash,
         preprocessing="tf" if stem.endswith("v2") else "caffe",
+        top1=top1,
+        top1_source=KERAS_TOP1_SOURCE,
+        build_options=() if stem.endswith("v2") else (("layout", "keras"),),
     )
 
 
 KA_WEIGHTS = {
     "resnet50": _ka_weights(
-        "resnet50", "2cb95161c43110f7111970584f804107", "4d473c1dd8becc155b73f8504c6f6626"
+        "resnet50", "2cb95161c43110f7111970584f804107", "4d473c1dd8becc155b73f8504c6f6626", 74.9
     ),
     "resnet101": _ka_weights(
-        "resnet101", "f1aeb4b969a6efcfb50fad2f0c20cfc5", "88cf7a10940856eca736dc7b7e228a21"
+        "resnet101", "f1aeb4b969a6efcfb50fad2f0c20cfc5", "88cf7a10940856eca736dc7b7e228a21", 76.4
     ),
     "resnet152": _ka_weights(
-        "resnet152", "100835be76be38e30d865e96f2aaae62", "ee4c566cf9a93f14d82f913c2dc6dd0c"
+        "resnet152", "100835be76be38e30d865e96f2aaae62", "ee4c566cf9a93f14d82f913c2dc6dd0c", 76.6
     ),
     "resnet50_v2": _ka_weights(
-        "resnet50v2", "3ef43a0b657b3be2300d5770ece849e0", "fac2f116257151a9d068a22e544a4917"
+        "resnet50v2", "3ef43a0b657b3be2300d5770ece849e0", "fac2f116257151a9d068a22e544a4917", 76.0
     ),
     "resnet101_v2": _ka_weights(
-        "resnet101v2", "6343647c601c52e1368623803854d971", "c0ed64b8031c3730f411d2eb4eea35b5"
+        "resnet101v2", "6343647c601c52e1368623803854d971", "c0ed64b8031c3730f411d2eb4eea35b5", 77.2
     ),
     "resnet152_v2": _ka_weights(
-        "resnet152v2", "a49b44d1979771252814e80f8ec446f9", "ed17cf2e0169df9d443503ef94b23b33"
+        "resnet152v2", "a49b44d1979771252814e80f8ec446f9", "ed17cf2e0169df9d443503ef94b23b33", 78.0
     ),
 }
 # The layout each published file was trained with.

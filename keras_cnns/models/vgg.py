@@ -35,7 +35,12 @@ from keras_cnns.models.registry import (
     register_model,
 )
 from keras_cnns.validation import check_bool, check_choice, check_rate
-from keras_cnns.weights import CheckpointMap, is_checkpoint, torchvision_weights
+from keras_cnns.weights import (
+    KERAS_TOP1_SOURCE,
+    CheckpointMap,
+    is_checkpoint,
+    torchvision_weights,
+)
 
 # Table 1 of the paper. An int is a 3x3 convolution with that many filters, (filters, 1)
 # a 1x1 convolution, "M" 2x2 max pooling (ending a block), "LRN" local response
@@ -72,6 +77,8 @@ VGG16_IMAGENET = PretrainedWeights(
     notop_url=_KA + "vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
     notop_hash="6d6bbae143d832006294945121d1f1fc",
     preprocessing="caffe",
+    top1=71.3,
+    top1_source=KERAS_TOP1_SOURCE,
 )
 VGG19_IMAGENET = PretrainedWeights(
     top_url=_KA + "vgg19/vgg19_weights_tf_dim_ordering_tf_kernels.h5",
@@ -79,6 +86,8 @@ VGG19_IMAGENET = PretrainedWeights(
     notop_url=_KA + "vgg19/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
     notop_hash="253f8cb515780f3b799900260a226db6",
     preprocessing="caffe",
+    top1=71.3,
+    top1_source=KERAS_TOP1_SOURCE,
 )
 
 
@@ -149,7 +158,7 @@ def published_weights(model_name: str, batch_norm: bool) -> dict[str, Pretrained
     if batch_norm:
         published.pop("imagenet", None)
         if "torchvision" in published:
-            published["torchvision"] = torchvision_weights(f"{model_name}_bn")
+            published["torchvision"] = torchvision_weights(f"{model_name}_bn", batch_norm=True)
     return published
 
 

@@ -22,6 +22,7 @@ from keras_cnns.weights.formats import (
     read_state_dict,
 )
 from keras_cnns.weights.published import (
+    KERAS_TOP1_SOURCE,
     PREPROCESSING,
     TORCHVISION_URLS,
     PretrainedWeights,
@@ -38,6 +39,7 @@ from keras_cnns.weights.transfer import (
 __all__ = [
     "CHECKPOINT_SUFFIXES",
     "TORCH_EXTRA",
+    "KERAS_TOP1_SOURCE",
     "PREPROCESSING",
     "TORCHVISION_URLS",
     "CheckpointMap",

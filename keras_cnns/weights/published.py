@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from typing import Any
 
 # The preprocessing a set of weights expects (keras.applications' `mode` names).
 PREPROCESSING = ("caffe", "tf", "torch")
@@ -53,6 +54,17 @@ TORCHVISION_URLS: dict[str, str] = {
     "densenet169": "https://download.pytorch.org/models/densenet169-b2777c0a.pth",
     "densenet201": "https://download.pytorch.org/models/densenet201-c1103571.pth",
 }
+TORCHVISION_TOP1_SOURCE = "torchvision IMAGENET1K_V1 acc@1"
+KERAS_TOP1_SOURCE = "keras.io/api/applications Top-1"
+# torchvision's reported ImageNet-1K acc@1 of each IMAGENET1K_V1 file (its weights tables).
+TORCHVISION_TOP1: dict[str, float] = {
+    "alexnet": 56.522, "vgg11": 69.020, "vgg11_bn": 70.370, "vgg13": 69.928,
+    "vgg13_bn": 71.586, "vgg16": 71.592, "vgg16_bn": 73.360, "vgg19": 72.376,
+    "vgg19_bn": 74.218, "googlenet": 69.778, "inception_v3": 77.294, "resnet18": 69.758,
+    "resnet34": 73.314, "resnet50": 76.130, "resnet101": 77.374, "resnet152": 78.312,
+    "densenet121": 74.434, "densenet161": 77.138, "densenet169": 75.600,
+    "densenet201": 76.896,
+}
 # torchvision builds these with `transform_input=True` for their IMAGENET1K_V1 weights.
 TORCHVISION_TRANSFORM_INPUT = ("googlenet", "inception_v3")
 # The input size torchvision's weights were trained at, where it is not 224x224.
@@ -82,6 +94,11 @@ class PretrainedWeights:
         transform_input: after "torch" preprocessing, torchvision's `transform_input`
             step (GoogLeNet's and Inception v3's IMAGENET1K_V1 weights, trained on
             pixels scaled to [-1, 1]: each channel `x * std / 0.5 + (mean - 0.5) / 0.5`).
+        top1, top1_source: the ImageNet top-1 accuracy (percent) its publisher reports
+            for this file, and where (cited as theirs, not measured here).
+        build_options: the family options the file's network needs, as
+            `(name, value)` pairs (`(("layout", "torchvision"),)`); the builder refuses
+            the weights with other options, naming these.
     """
 
     top_url: str
@@ -94,6 +111,9 @@ class PretrainedWeights:
     cache_dir: str | None = None
     preprocessing: str | None = None
     transform_input: bool = False
+    top1: float | None = None
+    top1_source: str | None = None
+    build_options: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self):
         if self.preprocessing is not None and self.preprocessing not in PREPROCESSING:
@@ -131,11 +151,11 @@ def hash_in_name(url: str) -> str:
     return match.group(1)
 
 
-def torchvision_weights(model_name: str) -> PretrainedWeights:
+def torchvision_weights(model_name: str, **build_options: Any) -> PretrainedWeights:
     """The published entry of torchvision's IMAGENET1K_V1 file for `model_name` (a key
     of `TORCHVISION_URLS`): its URL, the sha256 prefix of its name, "torch"
     preprocessing (plus `transform_input` for GoogLeNet and Inception v3), cached under
-    `models/torchvision`."""
+    `models/torchvision`; `build_options`: the family options its network needs."""
     if model_name not in TORCHVISION_URLS:
         raise ValueError(
             f"torchvision publishes no IMAGENET1K_V1 file for {model_name!r} here; known: "
@@ -149,4 +169,7 @@ def torchvision_weights(model_name: str) -> PretrainedWeights:
         cache_subdir=TORCHVISION_SUBDIR,
         preprocessing="torch",
         transform_input=model_name in TORCHVISION_TRANSFORM_INPUT,
+        top1=TORCHVISION_TOP1[model_name],
+        top1_source=TORCHVISION_TOP1_SOURCE,
+        build_options=tuple(build_options.items()),
     )
