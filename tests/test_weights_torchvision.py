@@ -77,7 +77,7 @@ def test_any_num_classes_keeps_the_backbone(checkpoints, caplog):
         model = _build("resnet18", weights=str(ref["pth"]), num_classes=10)
     lines = [r.getMessage() for r in caplog.records if r.name == "keras_cnns"]
     assert len(lines) == 1 and "predictions" in lines[0] and str(ref["pth"]) in lines[0]
-    assert "(1000, 512)" in lines[0] and "(10, 512)" in lines[0]
+    assert "predictions (checkpoint (512, 1000), model (512, 10))" in lines[0]  # Keras layout
     # The fresh head: Keras' initialization (zero bias), nothing of the checkpoint's.
     assert_resnet18_backbone_with_fresh_head(model, read_state_dict(ref["pth"]), 10)
 

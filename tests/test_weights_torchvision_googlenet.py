@@ -191,7 +191,7 @@ def test_another_num_classes_gets_fresh_heads(reference, caplog):
         )
     lines = [r.getMessage() for r in caplog.records if r.name == "keras_cnns"]
     assert len(lines) == 1, lines
-    assert all(f"{name} (checkpoint (1000, 1024), model (10, 1024))" in lines[0]
+    assert all(f"{name} (checkpoint (1024, 1000), model (1024, 10))" in lines[0]
                for name in ("logits", "aux1", "aux2"))
     state = read_state_dict(reference["pth"])
     np.testing.assert_array_equal(

@@ -208,8 +208,8 @@ def test_any_num_classes_gets_fresh_heads(reference, caplog):
         )
     lines = [r.getMessage() for r in caplog.records if r.name == "keras_cnns"]
     assert len(lines) == 1, lines
-    assert "logits (checkpoint (1000, 2048), model (10, 2048))" in lines[0]
-    assert "aux (checkpoint (1000, 768), model (10, 768))" in lines[0]
+    assert "logits (checkpoint (2048, 1000), model (2048, 10))" in lines[0]
+    assert "aux (checkpoint (768, 1000), model (768, 10))" in lines[0]
     for name, width in (("logits", 2048), ("aux", 768)):
         head = model.get_layer(name)
         assert head.kernel.shape == (width, 10)

@@ -147,8 +147,8 @@ def load_state_dict(
         if differs:
             first = differs[0]
             received = tuple(np.shape(state[first.key]))
-            if name in heads:
-                fresh.append((name, received, first.torch_shape))
+            if name in heads:  # reported in Keras' layout, as `copy_layers` does
+                fresh.append((name, keras_layout(received), tuple(first.variable.shape)))
                 fresh_variables.update(id(v) for v in layer.weights)
                 continue
             raise _shape_error(model, source, name, layer, first, received)
@@ -176,6 +176,17 @@ def load_state_dict(
         tensor.variable.assign(tensor.to_keras(value).astype(tensor.variable.dtype, copy=False))
     log_fresh_layers(source, fresh)
     return [name for name, _, _ in fresh]
+
+
+def keras_layout(torch_shape: Sequence[int]) -> tuple:
+    """The shape a PyTorch tensor of `torch_shape` takes in Keras: a convolution kernel
+    OIHW -> HWIO, a linear weight (out, in) -> (in, out); others keep theirs."""
+    shape = tuple(torch_shape)
+    if len(shape) == 4:
+        return (shape[2], shape[3], shape[1], shape[0])
+    if len(shape) == 2:
+        return (shape[1], shape[0])
+    return shape
 
 
 def log_fresh_layers(source: str, fresh: Sequence[tuple[str, tuple, tuple]]) -> None:
