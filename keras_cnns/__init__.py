@@ -29,13 +29,14 @@ from keras_cnns.models.vgg import vgg  # noqa: E402
 globals().update({name: spec.builder for name, spec in _REGISTRY.items()})
 
 __all__ = [
-    "get_model", "get_spec", "list_families", "list_models", "preprocess_input", "train", "tune", "vgg",
+    "get_model", "get_spec", "list_families", "list_models", "preprocess_input", "train", "tune",
+    "evaluate", "decode_predictions", "vgg",
     "resnet_cifar", "densenet_cifar", "analysis", "export", "serving", *_REGISTRY,
 ]
 
 # Imported on first use: each pulls in more (tf.data and matplotlib, KerasTuner, the
 # TFLite converter) than building a model needs.
-_LAZY_MODULES = ("analysis", "export", "serving", "tuning", "training")
+_LAZY_MODULES = ("analysis", "evaluation", "export", "serving", "tuning", "training")
 
 
 def __getattr__(name: str):
@@ -46,6 +47,9 @@ def __getattr__(name: str):
         return importlib.import_module("keras_cnns.training").train
     if name == "tune":
         return importlib.import_module("keras_cnns.tuning").tune
+    if name in ("evaluate", "decode_predictions"):
+        # Evaluation reads data sets (tf.data) and draws with matplotlib.
+        return getattr(importlib.import_module("keras_cnns.evaluation"), name)
     if name in _LAZY_MODULES:
         return importlib.import_module(f"keras_cnns.{name}")
     raise AttributeError(f"module 'keras_cnns' has no attribute {name!r}")

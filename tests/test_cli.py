@@ -45,7 +45,9 @@ def test_every_subcommand_is_wired():
     from keras_cnns.cli import build_parser
 
     commands = build_parser()._subparsers._group_actions[0].choices
-    assert {"list", "summary", "compare", "train", "tune", "export", "predict", "serve"} <= set(commands)
+    assert {"list", "summary", "compare", "train", "tune", "evaluate", "export", "predict", "serve"} <= set(
+        commands
+    )
 
 
 def test_cli_errors_are_reported_not_raised(capsys):

@@ -1,10 +1,10 @@
 """The `keras-cnns` command line. It only parses arguments and calls the Python API.
 
 One module per command group: `models` (list, summary, compare), `train`, `tune`,
-`export` (export, predict) and `serve`; the argument types they share are in `args`.
-Every subcommand is `add_<command>(subparsers)`, which declares its arguments and sets
-`func` to `run_<command>(args)`; `func` receives the parsed namespace and returns an exit
-code. Errors (unknown model, bad path, bad value) are raised as ValueError / TypeError /
+`evaluate`, `export` (export, predict) and `serve`; the argument types they share are in
+`args`. Every subcommand is `add_<command>(subparsers)`, which declares its arguments and
+sets `func` to `run_<command>(args)`; `func` receives the parsed namespace and returns an
+exit code. Errors (unknown model, bad path, bad value) are raised as ValueError / TypeError /
 FileNotFoundError / FileExistsError, which `main` prints as one line with exit code 2.
 
 Commands run in `keras_cnns.console.quiet_console()`: TensorFlow's banners, C++ log
@@ -20,13 +20,17 @@ import sys
 from typing import Sequence
 
 from keras_cnns import console
+from keras_cnns.cli.evaluate import add_evaluate
 from keras_cnns.cli.export import add_export, add_predict
 from keras_cnns.cli.models import add_compare, add_list, add_summary
 from keras_cnns.cli.serve import add_serve
 from keras_cnns.cli.train import add_train
 from keras_cnns.cli.tune import add_tune
 
-SUBCOMMANDS = [add_list, add_summary, add_compare, add_train, add_tune, add_export, add_predict, add_serve]
+SUBCOMMANDS = [
+    add_list, add_summary, add_compare, add_train, add_tune, add_evaluate, add_export, add_predict,
+    add_serve,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,10 +23,11 @@ the module prefixes of torchvision's checkpoint keys (`"conv2_block1_1_conv"` ->
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import keras
 import numpy as np
@@ -189,10 +190,29 @@ def keras_layout(torch_shape: Sequence[int]) -> tuple:
     return shape
 
 
+_RECORDERS: list[list[tuple[str, tuple, tuple]]] = []
+
+
+@contextlib.contextmanager
+def fresh_layers_recorded() -> Iterator[list[tuple[str, tuple, tuple]]]:
+    """Within the block, every partial load appends its fresh layers
+    `(name, shape in the file, shape in the model)` to the list this yields: a caller
+    that needs the file's classifier (evaluating pretrained weights) can refuse a model
+    whose classifier started fresh."""
+    recorded: list[tuple[str, tuple, tuple]] = []
+    _RECORDERS.append(recorded)
+    try:
+        yield recorded
+    finally:
+        _RECORDERS.remove(recorded)
+
+
 def log_fresh_layers(source: str, fresh: Sequence[tuple[str, tuple, tuple]]) -> None:
     """The one log line (logger `"keras_cnns"`, WARNING) of a partial load: the layers
     of `(name, shape in the file, shape in the model)` kept at their initial values.
     Nothing is logged when `fresh` is empty."""
+    for recorded in _RECORDERS:
+        recorded.extend(fresh)
     if not fresh:
         return
     described = ", ".join(
