@@ -90,6 +90,36 @@ def test_train_command_errors(tmp_path, capsys):
         main(["train", "lenet5", "--set", "novalue"])
 
 
+def test_train_command_fine_tunes_from_weights(tmp_path, capsys):
+    import json
+
+    import keras_cnns
+    from keras_cnns.training.callbacks import read_history
+
+    weights = tmp_path / "lenet5.weights.h5"
+    keras_cnns.lenet5(variant="modern", num_classes=10, input_shape=(28, 28, 1), fit_input="pad").save_weights(weights)
+    code = main([
+        "train", "lenet5", "--weights", str(weights), "--freeze-epochs", "1", "--epochs", "2",
+        "--batch-size", "32", "--limit", "64", "--seed", "2", "--verbose", "0", "--validation-fraction", "0",
+        "--run-dir", str(tmp_path / "run"), "--option", "variant=modern",
+    ])
+    assert code == 0, capsys.readouterr().err
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["weights"] == str(weights) and config["freeze_epochs"] == 1
+    assert config["recipe"]["name"] == "lenet/finetune"  # the default recipe with --weights
+    rates = [row["learning_rate"] for row in read_history(tmp_path / "run" / "history.csv")]
+    assert rates == pytest.approx([config["recipe"]["head_learning_rate"], config["recipe"]["learning_rate"]])
+
+
+def test_train_command_fine_tuning_errors(tmp_path, capsys):
+    assert main(["train", "lenet5", "--freeze-epochs", "2", "--runs-dir", str(tmp_path)]) == 2
+    assert "`freeze_epochs=2` needs `weights`" in capsys.readouterr().err
+    assert main(["train", "lenet5", "--weights", str(tmp_path / "none.pth"), "--runs-dir", str(tmp_path)]) == 2
+    assert "Invalid `weights`" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "lenet5", "--freeze-epochs", "two"])
+
+
 # -------------------------------------------------------------- the quiet console
 def _keras_cnns(*argv):
     """The `keras-cnns` console script of this environment (`python -m keras_cnns.cli`

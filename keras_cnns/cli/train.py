@@ -19,7 +19,20 @@ def add_train(subparsers) -> None:
     )
     parser.add_argument("model", nargs="?", help="A registered model name (omit with --resume).")
     parser.add_argument("--dataset", default="fashion_mnist")
-    parser.add_argument("--recipe", default="quick", choices=["quick", "paper"])
+    parser.add_argument(
+        "--recipe", choices=["quick", "paper", "finetune"],
+        help="Training recipe (default: finetune with --weights, else quick).",
+    )
+    parser.add_argument(
+        "--weights", metavar="NAME_OR_PATH",
+        help="Start from pretrained weights: a published name (torchvision, imagenet) or a "
+        "weights file (.weights.h5, .h5, .keras, .pth, .pt, .safetensors).",
+    )
+    parser.add_argument(
+        "--freeze-epochs", type=int, metavar="N",
+        help="With --weights: train only the new head for the first N epochs (backbone frozen), "
+        "then every layer.",
+    )
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--learning-rate", type=float)
@@ -56,6 +69,8 @@ def run_train(args) -> int:
             args.model,
             args.dataset,
             recipe=args.recipe,
+            weights=args.weights,
+            freeze_epochs=args.freeze_epochs,
             epochs=args.epochs,
             batch_size=args.batch_size,
             learning_rate=args.learning_rate,

@@ -120,11 +120,27 @@ class RunBackup(keras.callbacks.BackupAndRestore):
     - `writer=False` restores without writing: in a multi-worker run every worker
       restores the chief's backup (so all resume at the same epoch with the same
       weights) and only the chief writes it.
+    - Knows the run's phase (`keras_cnns.training.finetune`: `"head"` or `"full"`, set
+      before each phase's `fit`) and writes it into the metadata. A backup of another
+      phase restores the model's weights and epoch but not the optimizer state: the
+      phase's new optimizer has other variables (those of the layers it trains).
     """
 
-    def __init__(self, backup_dir, *, writer: bool = True):
+    def __init__(self, backup_dir, *, writer: bool = True, phase: str = "full"):
         super().__init__(str(backup_dir), save_freq="epoch", delete_checkpoint=False)
         self.writer = writer
+        self.phase = phase
+
+    def _load_model(self):
+        metadata = _read_json(Path(self._training_metadata_path))
+        if metadata.get("phase", self.phase) == self.phase or not Path(self._weights_path).exists():
+            super()._load_model()
+            return
+        optimizer = self.model.optimizer
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(self._weights_path, objects_to_skip=[optimizer] if optimizer else None)
+        self.model._initial_epoch = metadata["epoch"]  # noqa: SLF001  (as BackupAndRestore does)
 
     def on_epoch_end(self, epoch, logs=None):
         if _weights_finite(self.model):
@@ -139,6 +155,15 @@ class RunBackup(keras.callbacks.BackupAndRestore):
         weights = scratch / Path(self._weights_path).name
         metadata = scratch / Path(self._training_metadata_path).name
         self.model.save_weights(filepath=str(weights), overwrite=True)
-        metadata.write_text(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
+        metadata.write_text(
+            json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen, "phase": self.phase})
+        )
         os.replace(weights, self._weights_path)
         os.replace(metadata, self._training_metadata_path)  # last: the epoch it names is saved
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}

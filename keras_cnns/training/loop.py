@@ -132,12 +132,15 @@ def fit(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: Any = "auto",
     accuracy_name: str = "accuracy",
+    initial_epoch: int = 0,
 ) -> list[dict]:
-    """Train like `model.fit(train, validation_data=..., epochs=..., callbacks=...)`.
+    """Train like `model.fit(train, validation_data=..., epochs=..., initial_epoch=...,
+    callbacks=...)`.
 
     `model` must be built and compiled inside `strategy.scope()`. `train_dataset`
     holds the batches of every epoch still to train (`steps_per_epoch` each), as
-    `build_pipeline(..., epochs=(first, end))` makes them.
+    `build_pipeline(..., epochs=(first, end))` makes them. A `BackupAndRestore` callback
+    that restores a backup sets the first epoch instead of `initial_epoch`, as in `fit`.
     """
     callback_list = keras.callbacks.CallbackList(
         list(callbacks), add_history=False, add_progbar=False, model=model,
@@ -146,12 +149,12 @@ def fit(
     batches = iter(strategy.experimental_distribute_dataset(train_dataset))
     train_step = _make_train_step(model, strategy)
     model.stop_training = False
-    model._initial_epoch = 0  # noqa: SLF001  (BackupAndRestore sets it on restore)
+    model._initial_epoch = None  # noqa: SLF001  (BackupAndRestore sets it on restore)
     if not model.optimizer.built:
         with strategy.scope():
             model.optimizer.build(model.trainable_variables)
     callback_list.on_train_begin()
-    initial_epoch = int(model._initial_epoch or 0)  # noqa: SLF001
+    initial_epoch = int(model._initial_epoch or initial_epoch)  # noqa: SLF001
     history = []
     for epoch in range(initial_epoch, epochs):
         callback_list.on_epoch_begin(epoch)

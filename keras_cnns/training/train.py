@@ -6,6 +6,9 @@ logs in `logs/`, `checkpoints/best.keras` (best validation accuracy) and
 `checkpoints/last.keras` (last finite epoch), `backup/` (`BackupAndRestore`'s state),
 `metrics.json` (test accuracy and loss, epochs, images/s, wall time) and
 `learning_curves.png`.
+
+A run from pretrained weights (`weights=`, `freeze_epochs=`) trains in phases, one `fit`
+each: see `keras_cnns.training.finetune`.
 """
 
 from __future__ import annotations
@@ -26,13 +29,14 @@ import tensorflow as tf
 
 from keras_cnns.data import DataSplit, load
 from keras_cnns.models import get_spec
-from keras_cnns.training import loop
+from keras_cnns.training import finetune, loop
 # build_for_data and choose_fit_input lived here before the assembly module: still importable.
 from keras_cnns.training.assembly import (  # noqa: F401
     accuracy_name,
     build_and_compile,
     build_for_data,
     choose_fit_input,
+    compile_for_recipe,
     make_dataset,
 )
 from keras_cnns.training.callbacks import (
@@ -66,7 +70,8 @@ class TrainResult:
 
 
 def train(
-    model: str = "lenet5", dataset: str = "fashion_mnist", *, recipe: str = "quick",
+    model: str = "lenet5", dataset: str = "fashion_mnist", *, recipe: str | None = None,
+    weights: str | os.PathLike | None = None, freeze_epochs: int | None = None,
     epochs: int | None = None, batch_size: int | None = None, learning_rate: float | None = None,
     strategy: str = "auto", cpu_devices: int | None = None, seed: int | None = None,
     data_dir: str | None = None, runs_dir: str | os.PathLike = "runs",
@@ -81,7 +86,20 @@ def train(
         model: a registered model name (`keras_cnns.list_models()`).
         dataset: a data set name of `keras_cnns.data.load` (`fashion_mnist`, `cifar10`,
             any tfds image-classification set, `folder:/path`).
-        recipe: `"quick"` (short runs) or `"paper"` (the paper's full recipe).
+        recipe: `"quick"` (short runs), `"paper"` (the paper's full recipe) or
+            `"finetune"` (from pretrained weights: a head-phase and a lower full-network
+            learning rate). None: `"finetune"` with `weights`, else `"quick"`.
+        weights: start from these weights: a published name (`"torchvision"`,
+            `"imagenet"`) or a weights file (`.weights.h5`, legacy `.h5`, `.keras`,
+            `.pth`/`.pt`/`.safetensors`). The classifier starts fresh (its classes are
+            the data set's), the other layers hold the weights. Where the weights' preprocessing is known (published names, torchvision
+            checkpoints) it goes inside the model, which then takes pixels in [0, 255]
+            (pipeline normalization `"none"`), and RGB weights get an RGB model (grey images
+            are repeated to RGB). See `keras_cnns.training.finetune`.
+        freeze_epochs: with `weights`, train only the new head (the backbone frozen, its
+            batch norms in inference mode) for this many epochs at the recipe's
+            `head_learning_rate`, then every layer at its `learning_rate`. 0 .. `epochs`
+            (equal to `epochs`: the head alone); None: 0.
         epochs, batch_size, learning_rate: shortcuts for the recipe fields.
         strategy: `"auto"`, `"none"`, `"mirrored"` or `"multiworker"` (see
             `keras_cnns.training.strategies.make_strategy`).
@@ -110,22 +128,23 @@ def train(
             model, dataset, recipe=recipe, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
             strategy=strategy, cpu_devices=cpu_devices, seed=seed, data_dir=data_dir, limit=limit,
             validation_fraction=validation_fraction, model_options=model_options,
-            recipe_overrides=recipe_overrides,
+            recipe_overrides=recipe_overrides, weights=weights, freeze_epochs=freeze_epochs,
         )
         run_path = _new_run_path(config, run_dir, runs_dir)
     return _Run(config, run_path, verbose=verbose, extra_callbacks=list(callbacks)).run()
 
 
 def new_run_config(
-    model: str, dataset: str, *, recipe: str = "quick", epochs: int | None = None,
+    model: str, dataset: str, *, recipe: str | None = None, epochs: int | None = None,
     batch_size: int | None = None, learning_rate: float | None = None, strategy: str = "auto",
     cpu_devices: int | None = None, seed: int | None = None, data_dir: str | None = None,
     limit: int | None = None, validation_fraction: float = 0.1, model_options: dict | None = None,
-    recipe_overrides: dict | None = None,
+    recipe_overrides: dict | None = None, weights: str | os.PathLike | None = None,
+    freeze_epochs: int | None = None,
 ) -> dict:
     """The `config.json` of a new run of `train` (before the data adds its shape and
-    classes), its arguments checked: unknown models, strategies and recipes fail here,
-    before any data is read."""
+    classes), its arguments checked: unknown models, strategies, recipes and weights and
+    a bad `freeze_epochs` fail here, before any data is read."""
     if strategy not in STRATEGIES:
         raise ValueError(f"Unknown `strategy`: {strategy!r}; accepted: {', '.join(STRATEGIES)}.")
     get_spec(model)  # unknown model names fail before any data is read
@@ -133,12 +152,19 @@ def new_run_config(
     for key, value in (("epochs", epochs), ("batch_size", batch_size), ("learning_rate", learning_rate)):
         if value is not None:
             overrides[key] = value
-    chosen = get_recipe(model, recipe, **overrides)
+    weights = finetune.check_weights(model, weights)
+    chosen = get_recipe(model, recipe or ("finetune" if weights else "quick"), **overrides)
+    freeze_epochs = finetune.check_freeze_epochs(freeze_epochs, weights, chosen.epochs)
+    preprocessing = finetune.known_preprocessing(model, weights)
+    chosen = finetune.pixel_recipe(chosen, preprocessing, overrides)
     if limit is not None:
         check_positive_int("limit", limit)
     return {
         "model": model,
         "dataset": dataset,
+        "weights": weights,
+        "freeze_epochs": freeze_epochs,
+        "preprocessing": preprocessing,
         "recipe": chosen.to_dict(),
         "strategy": strategy,
         "cpu_devices": cpu_devices,
@@ -167,6 +193,8 @@ def _resumed_config(run_dir: Path, epochs: int | None) -> dict:
     config = read_run_config(run_dir)
     if epochs is not None:
         config["recipe"]["epochs"] = check_positive_int("epochs", epochs)
+        if config.get("freeze_epochs"):
+            finetune.check_freeze_epochs(config["freeze_epochs"], config["weights"], epochs)
     return config
 
 
@@ -262,15 +290,47 @@ class _Run:
         self.steps_per_epoch = math.ceil(self.splits.train.num_examples / recipe.batch_size)
 
     def build(self) -> None:
+        """Build the network for the data (from the run's weights, if any), and enter the
+        phase the run (or its resumption) starts in (`keras_cnns.training.finetune`)."""
+        config = self.config
+        height, width, stored = self.splits.image_shape
+        channels = finetune.weights_channels(config["model"], config.get("weights"))
+        # The model's input: the weights' channels where known (the pipeline converts).
+        self.input_shape = (height, width, channels or stored)
         with self.strategy.scope():
-            self.model, self.fit_input = build_and_compile(
-                self.config["model"], self.recipe, image_shape=self.splits.image_shape,
-                num_classes=len(self.splits.class_names), steps_per_epoch=self.steps_per_epoch,
-                options=self.config["model_options"],
-            )
+            self.model, self.fit_input = self._build_model()
+            if config.get("weights") is not None:
+                finetune.fresh_classifier(self.model)
         self.accuracy = accuracy_name(self.model)
         # The epoch a resumed run starts at (BackupAndRestore restores the same one).
         self.initial_epoch = _backed_up_epoch(self.run_dir / "backup")
+        phases = finetune.plan_phases(self.recipe, config.get("freeze_epochs") or 0)
+        self.phases = finetune.remaining_phases(phases, self.initial_epoch)
+        self.enter(self.phases[0])
+
+    def _build_model(self) -> tuple[keras.Model, str | None]:
+        config = self.config
+        weights = finetune.build_options(config)
+        options = {**self.recipe.model_options, **config["model_options"], **weights}
+        num_classes = len(self.splits.class_names)
+        try:
+            return build_for_data(config["model"], self.input_shape, num_classes, options)
+        except ValueError as err:
+            if not weights:
+                raise
+            raise ValueError(
+                f"The run builds {config['model']!r} for {config['dataset']!r} with input "
+                f"{self.input_shape} (the images have {self.splits.image_shape[-1]} channel(s)) and "
+                f"{num_classes} classes, and `weights`={config['weights']!r} do not fit it: {err}"
+            ) from err
+
+    def enter(self, phase: finetune.Phase) -> None:
+        """Make the phase's layers trainable and compile the model for it (a new optimizer,
+        the phase's learning rate)."""
+        with self.strategy.scope():
+            frozen_bn = self.recipe.freeze_batch_norm and self.config.get("weights") is not None
+            finetune.set_trainable(self.model, phase.layers, freeze_batch_norm=frozen_bn)
+            compile_for_recipe(self.model, phase.recipe(self.recipe), self.steps_per_epoch)
 
     def write_config(self) -> None:
         """The data's shape and classes into the config; the chief writes it. Every worker
@@ -285,12 +345,12 @@ class _Run:
         if self.chief:
             (self.run_dir / CONFIG_FILE).write_text(json.dumps(self.config, indent=2))
 
-    def dataset(self, data: DataSplit, training: bool) -> tf.data.Dataset:
-        recipe = self.recipe
+    def dataset(self, data: DataSplit, training: bool, epochs: tuple[int, int] | None = None) -> tf.data.Dataset:
+        """The batches of `data` for the model; in training, those of `epochs` (first, end)."""
         return make_dataset(
-            data, self.model, recipe, input_shape=self.splits.image_shape,
+            data, self.model, self.recipe, input_shape=self.input_shape,
             num_classes=len(self.splits.class_names), training=training, seed=self.config["seed"],
-            epochs=(min(self.initial_epoch, recipe.epochs), recipe.epochs) if training else None,
+            epochs=epochs if training else None,
         )
 
     @property
@@ -306,6 +366,8 @@ class _Run:
         )
         best.best = max(previous_best, default=-math.inf)
         last_good = LastGoodCheckpoint(out_dir / "checkpoints" / "last.keras")
+        self.last_good = last_good
+        self.backup = RunBackup(self.run_dir / "backup", writer=self.chief, phase=self.phases[0].layers)
         callbacks = [
             keras.callbacks.TerminateOnNaN(),
             RunHistory(history_path, images_per_epoch=self.splits.train.num_examples),
@@ -315,34 +377,52 @@ class _Run:
             *self.extra_callbacks,
             # Last, so that the other callbacks' files are written before the backup says
             # the epoch is done.
-            RunBackup(self.run_dir / "backup", writer=self.chief),
+            self.backup,
         ]
         return callbacks, last_good
 
     def fit(self, callbacks: list) -> dict:
-        """Train; return the test split's loss and accuracy."""
-        train_ds = self.dataset(self.splits.train, True)
-        validation_ds = self.dataset(self.splits.validation, False) if self.splits.validation is not None else None
-        common = dict(epochs=self.recipe.epochs, steps_per_epoch=self.steps_per_epoch, callbacks=callbacks,
-                      verbose=self.verbose)
-        if is_multi_worker(self.strategy):
-            return self._fit_multi_worker(train_ds, validation_ds, common)
-        # No `shuffle`: the pipeline shuffles (Keras warns that it ignores it for a tf.data input).
-        self.model.fit(train_ds, validation_data=validation_ds, shuffle=False, **common)
-        return self.model.evaluate(self.dataset(self.splits.test, False), verbose=0, return_dict=True)
-
-    def _fit_multi_worker(self, train_ds, validation_ds, common: dict) -> dict:
-        strategy = self.strategy
+        """Train phase after phase (one `fit`, or one multi-worker loop, each); return the
+        test split's loss and accuracy."""
+        validation = self.splits.validation
+        validation_ds = self.dataset(validation, False) if validation is not None else None
+        multi = is_multi_worker(self.strategy)
         try:
-            loop.fit(self.model, train_ds, validation_ds, strategy=strategy, accuracy_name=self.accuracy, **common)
-            test_logs = loop.evaluate(
-                self.model, self.dataset(self.splits.test, False), strategy=strategy, accuracy_name=self.accuracy
-            )
-            loop.barrier(strategy)
+            for index, phase in enumerate(self.phases):
+                if index:
+                    if multi:  # the chief's backup of the phase before is written
+                        loop.barrier(self.strategy)
+                    self.enter(phase)
+                self._fit_phase(phase, validation_ds, callbacks, multi)
+                if self.last_good.nan_at or self.model.stop_training:
+                    break
+            return self._evaluate(multi)
         except loop.PEER_FAILURES as err:
+            if not multi:
+                raise
             raise loop.WorkerLost(
                 f"worker {self.worker} lost its peers ({type(err).__name__})", self.run_dir
             ) from err
+
+    def _fit_phase(self, phase: finetune.Phase, validation_ds, callbacks: list, multi: bool) -> None:
+        self.backup.phase = phase.layers
+        first = min(max(self.initial_epoch, phase.start), phase.end)
+        train_ds = self.dataset(self.splits.train, True, epochs=(first, phase.end))
+        common = dict(epochs=phase.end, initial_epoch=phase.start, steps_per_epoch=self.steps_per_epoch,
+                      callbacks=callbacks, verbose=self.verbose)
+        if multi:
+            loop.fit(self.model, train_ds, validation_ds, strategy=self.strategy,
+                     accuracy_name=self.accuracy, **common)
+        else:
+            # No `shuffle`: the pipeline shuffles (Keras warns that it ignores it for a tf.data input).
+            self.model.fit(train_ds, validation_data=validation_ds, shuffle=False, **common)
+
+    def _evaluate(self, multi: bool) -> dict:
+        test_ds = self.dataset(self.splits.test, False)
+        if not multi:
+            return self.model.evaluate(test_ds, verbose=0, return_dict=True)
+        test_logs = loop.evaluate(self.model, test_ds, strategy=self.strategy, accuracy_name=self.accuracy)
+        loop.barrier(self.strategy)
         return test_logs
 
     def report(self, test_logs: dict, last_good: LastGoodCheckpoint) -> TrainResult:
