@@ -1,6 +1,6 @@
 """keras_cnns.analysis.profile / receptive_field: multiply-adds against torchvision's
-published figures, receptive fields against independent computations, parameters,
-depth, memory, stages, nested layers and bad inputs."""
+published figures, its own models and hand counts, receptive fields against independent
+computations, parameters, depth, memory, stages, nested layers and bad inputs."""
 
 import keras
 import numpy as np
@@ -10,22 +10,79 @@ import keras_cnns
 from keras_cnns.analysis import profile, receptive_field
 from keras_cnns.layers import DenseBlock, InceptionBlock, conv, pool
 
-# torchvision's published multiply-adds (G) per image at 224x224 (Inception v3: 299x299),
-# ../shared/REFERENCE.md; our architectures are the same, so within 2 %.
+# torchvision's published multiply-adds per image, in G (the "GFLOPS" of its weights
+# tables, `_meta["_ops"]` in torchvision/models/*.py, which count multiply-adds): 224x224,
+# Inception v3 299x299. torchvision rounds them to three decimals (vgg16's 15.47 is
+# 15.470), so ours are compared at that rounding: equal in millions. Each entry: our
+# builder and the options that build torchvision's network, and its figure.
 TORCHVISION_GMACS = {
-    "vgg11": 7.609, "vgg13": 11.308, "vgg16": 15.47, "vgg19": 19.632,
-    "resnet18": 1.814, "resnet34": 3.664, "resnet50": 4.089, "resnet101": 7.801,
-    "resnet152": 11.514,
-    "densenet121": 2.834, "densenet161": 7.728, "densenet169": 3.36, "densenet201": 4.291,
-    "inception_v3": 5.713,
+    "alexnet": ("alexnet", dict(variant="single_tower"), 0.714),
+    **{
+        f"{name}{suffix}": (name, dict(batch_norm=bool(suffix)), gmacs)
+        for name, gmacs in (("vgg11", 7.609), ("vgg13", 11.308), ("vgg16", 15.47), ("vgg19", 19.632))
+        for suffix in ("", "_bn")
+    },
+    "googlenet": ("googlenet", dict(batch_norm=True, layout="torchvision"), 1.498),
+    "inception_v3": ("inception_v3", dict(layout="torchvision"), 5.713),
+    # The keras.applications layout (BN without scale) has the same convolutions.
+    "inception_v3_keras_layout": ("inception_v3", {}, 5.713),
+    "resnet18": ("resnet18", {}, 1.814),
+    "resnet34": ("resnet34", {}, 3.664),
+    "resnet50": ("resnet50", {}, 4.089),
+    "resnet101": ("resnet101", {}, 7.801),
+    "resnet152": ("resnet152", {}, 11.514),
+    "densenet121": ("densenet121", {}, 2.834),
+    "densenet161": ("densenet161", {}, 7.728),
+    "densenet169": ("densenet169", {}, 3.36),
+    "densenet201": ("densenet201", {}, 4.291),
+}
+# torchvision's builder of the same network (its models without auxiliary heads).
+TORCHVISION_BUILDERS = {
+    "googlenet": ("googlenet", dict(aux_logits=False, init_weights=False), 224),
+    "inception_v3": ("inception_v3", dict(aux_logits=False, init_weights=False), 299),
+    "inception_v3_keras_layout": ("inception_v3", dict(aux_logits=False, init_weights=False), 299),
 }
 
 
-@pytest.mark.parametrize("name", sorted(TORCHVISION_GMACS))
-def test_macs_match_torchvision(name):
-    model = keras_cnns.get_model(name)
+def _torchvision_macs(torchvision, name: str) -> int:
+    """Multiply-adds of torchvision's own model, counted here by forward hooks on its
+    convolutions (output elements x kernel area x input channels per group) and linear
+    layers (outputs x inputs), the convention of its published figures. The model lives
+    on PyTorch's "meta" device: shapes only, no weights, no arithmetic."""
+    import torch
+
+    builder, options, size = TORCHVISION_BUILDERS.get(name, (name, {}, 224))
+    with torch.device("meta"):
+        module = getattr(torchvision.models, builder)(**options).eval()
+    total = 0
+
+    def count(layer, inputs, output):
+        nonlocal total
+        per_output = (
+            layer.in_channels // layer.groups * layer.kernel_size[0] * layer.kernel_size[1]
+            if isinstance(layer, torch.nn.Conv2d)
+            else layer.in_features
+        )
+        total += output[0].numel() * per_output
+
+    for layer in module.modules():
+        if isinstance(layer, (torch.nn.Conv2d, torch.nn.Linear)):
+            layer.register_forward_hook(count)
+    with torch.no_grad():
+        module(torch.zeros(1, 3, size, size, device="meta"))
+    return total
+
+
+@pytest.mark.parametrize("name", list(TORCHVISION_GMACS))
+def test_macs_match_torchvision(name, torchvision):
+    """Every network torchvision publishes a figure for and we build the same way: our
+    multiply-adds rounded as torchvision rounds its published figure (three decimals, in
+    G) equal it, and equal exactly those of torchvision's own model counted here."""
+    builder, options, published = TORCHVISION_GMACS[name]
+    model = keras_cnns.get_model(builder, **options)
     report = profile(model)
-    assert abs(report.gmacs / TORCHVISION_GMACS[name] - 1) < 0.02, (name, report.gmacs)
+    assert round(report.macs / 1e6) == round(published * 1e3), (name, report.macs)
+    assert report.macs == _torchvision_macs(torchvision, name), name
     assert report.params == model.count_params()
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     assert report.trainable_params == trainable
@@ -34,6 +91,106 @@ def test_macs_match_torchvision(name):
     assert sum(row.macs for row in report.layers) == report.macs
     assert sum(row.params for row in report.layers) == report.params
     assert sum(stage.macs for stage in report.stages) == report.macs
+
+
+def _conv(size: int, kernel: int, inputs: int, outputs: int, groups: int = 1) -> int:
+    """Multiply-adds of a convolution with a `size` x `size` output map."""
+    return size * size * kernel * kernel * (inputs // groups) * outputs
+
+
+def test_alexnet_two_towers_against_one_tower_by_hand():
+    """README: the paper's two towers at 227 need 0.724 G multiply-adds, torchvision's
+    single tower at 224 0.714 G; layer by layer from the papers' shapes."""
+    # Two towers (Krizhevsky et al. 2012, Figure 2), 227x227: conv1 11x11/4 -> 55,
+    # pool 3x3/2 -> 27, conv2 5x5 (each tower reads its own 48 maps) -> 27, pool -> 13,
+    # conv3 reads both towers, conv4 and conv5 their own; pool -> 6; fc 4096, 4096, 1000.
+    paper = {
+        "conv1": _conv(55, 11, 3, 96),
+        "conv2": _conv(27, 5, 96, 256, groups=2),
+        "conv3": _conv(13, 3, 256, 384),
+        "conv4": _conv(13, 3, 384, 384, groups=2),
+        "conv5": _conv(13, 3, 384, 256, groups=2),
+        "fc6": 6 * 6 * 256 * 4096,
+        "fc7": 4096 * 4096,
+        "predictions": 4096 * 1000,
+    }
+    # One tower 64-192-384-256-256 (Krizhevsky 2014; torchvision): 224 padded by 2.
+    single = {
+        "conv1": _conv(55, 11, 3, 64),
+        "conv2": _conv(27, 5, 64, 192),
+        "conv3": _conv(13, 3, 192, 384),
+        "conv4": _conv(13, 3, 384, 256),
+        "conv5": _conv(13, 3, 256, 256),
+        "fc6": 6 * 6 * 256 * 4096,
+        "fc7": 4096 * 4096,
+        "predictions": 4096 * 1000,
+    }
+    for by_hand, model in (
+        (paper, keras_cnns.alexnet()),
+        (single, keras_cnns.alexnet(variant="single_tower")),
+    ):
+        report = profile(model)
+        assert {row.name: row.macs for row in report.layers if row.macs} == by_hand
+        assert report.macs == sum(by_hand.values())
+    assert sum(paper.values()) == 724_406_816 and round(sum(paper.values()) / 1e9, 3) == 0.724
+    assert sum(single.values()) == 714_188_480 and round(sum(single.values()) / 1e9, 3) == 0.714
+
+
+# GoogLeNet, Szegedy et al. 2014, Table 1: module, output grid, (#1x1, #3x3 reduce, #3x3,
+# #5x5 reduce, #5x5, pool proj); the modules read 192 channels first, then each the
+# concatenation of the one before.
+GOOGLENET_TABLE_1 = (
+    ("3a", 28, (64, 96, 128, 16, 32, 32)),
+    ("3b", 28, (128, 128, 192, 32, 96, 64)),
+    ("4a", 14, (192, 96, 208, 16, 48, 64)),
+    ("4b", 14, (160, 112, 224, 24, 64, 64)),
+    ("4c", 14, (128, 128, 256, 24, 64, 64)),
+    ("4d", 14, (112, 144, 288, 32, 64, 64)),
+    ("4e", 14, (256, 160, 320, 32, 128, 128)),
+    ("5a", 7, (256, 160, 320, 32, 128, 128)),
+    ("5b", 7, (384, 192, 384, 48, 128, 128)),
+)
+
+
+def _googlenet_macs_by_hand(kernel: int) -> dict[str, int]:
+    """GoogLeNet's multiply-adds at 224x224 by stage, with `kernel` x `kernel` in the
+    "5x5" branches (the paper's 5, torchvision's 3)."""
+    stages = {
+        "stem": _conv(112, 7, 3, 64) + _conv(56, 1, 64, 64) + _conv(56, 3, 64, 192),
+        "classifier": 1024 * 1000,
+    }
+    inputs = 192
+    for module, size, (n1x1, reduce3, n3x3, reduce5, n5x5, proj) in GOOGLENET_TABLE_1:
+        stages[module] = (
+            _conv(size, 1, inputs, n1x1)
+            + _conv(size, 1, inputs, reduce3) + _conv(size, 3, reduce3, n3x3)
+            + _conv(size, 1, inputs, reduce5) + _conv(size, kernel, reduce5, n5x5)
+            + _conv(size, 1, inputs, proj)
+        )
+        inputs = n1x1 + n3x3 + n5x5 + proj
+    assert inputs == 1024
+    return stages
+
+
+def test_googlenet_five_by_five_against_torchvisions_three_by_three_by_hand():
+    """README: our GoogLeNet (true 5x5 branches) needs 1.583 G multiply-adds,
+    torchvision's layout (3x3 in the "5x5" branches) 1.498 G: 0.084 G apart."""
+    paper, torchvision_layout = _googlenet_macs_by_hand(5), _googlenet_macs_by_hand(3)
+    ours = profile(keras_cnns.googlenet())
+    # One InceptionBlock layer per module in the paper layout.
+    rows = {row.name: row.macs for row in ours.layers}
+    for module, *_ in GOOGLENET_TABLE_1:
+        assert rows[f"inception_{module}"] == paper[module], module
+    assert ours.macs == sum(paper.values()) == 1_582_671_872
+    theirs = profile(keras_cnns.googlenet(batch_norm=True, layout="torchvision"))
+    assert theirs.macs == sum(torchvision_layout.values()) == 1_498_376_192
+    difference = ours.macs - theirs.macs
+    # Only the "5x5" branches differ: 25 - 9 = 16 taps per reduce-output pair.
+    assert difference == sum(
+        size * size * 16 * reduce5 * n5x5 for _, size, (_, _, _, reduce5, n5x5, _) in GOOGLENET_TABLE_1
+    )
+    assert (round(ours.macs / 1e9, 3), round(theirs.macs / 1e9, 3)) == (1.583, 1.498)
+    assert round(difference / 1e9, 3) == 0.084
 
 
 def _hand_receptive_field(layers):

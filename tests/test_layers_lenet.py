@@ -113,9 +113,19 @@ def test_rbf_computes_squared_euclidean_distances(rng):
     np.testing.assert_allclose(np.asarray(EuclideanRBF(10, negate=True)(x)), -expected, rtol=1e-5)
 
 
-def test_scaled_tanh_has_the_papers_fixed_points():
-    y = np.asarray(scaled_tanh(np.array([1.0, -1.0, 0.0], "float32")))
-    np.testing.assert_allclose(y, [1.0, -1.0, 0.0], atol=1e-4)
+def test_scaled_tanh_is_lecuns_squashing_function():
+    # f(a) = A tanh(S a) with A = 1.7159, S = 2/3 (LeCun et al. 1998, appendix A), at
+    # points where it differs from the identity and from tanh by far more than the
+    # tolerance, and its asymptotes +-A.
+    x = np.array([0.5, 2.0, -3.0, 10.0, -10.0], "float32")
+    y = np.asarray(scaled_tanh(x))
+    expected = 1.7159 * np.tanh(2.0 * x.astype("float64") / 3.0)
+    np.testing.assert_allclose(y, expected, rtol=1e-6, atol=0)
+    assert np.all(np.abs(y - x) > 0.05) and np.all(np.abs(y - np.tanh(x)) > 0.05)
+    np.testing.assert_allclose(y, [0.551684, 1.492939, -1.654175, 1.715894, -1.715894], rtol=1e-6)
+    # The paper chose A and S so that f(1) = 1 and f(-1) = -1 (and f(0) = 0).
+    fixed = np.asarray(scaled_tanh(np.array([1.0, -1.0, 0.0], "float32")))
+    np.testing.assert_allclose(fixed, [1.0, -1.0, 0.0], rtol=0, atol=1e-4)
 
 
 def test_layers_serialize():

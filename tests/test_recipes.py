@@ -5,14 +5,16 @@ import numpy as np
 import pytest
 
 import keras_cnns
+from keras_cnns.optimizers import SGD as FusedSGD
 from keras_cnns.schedules import RecipeSchedule
+from keras_cnns.training.assembly import compile_for_recipe
 from keras_cnns.training.optim import (
     apply_weight_decay,
     make_loss,
     make_optimizer,
     make_schedule,
 )
-from keras_cnns.training.recipes import PAPER, Recipe, get_recipe
+from keras_cnns.training.recipes import PAPER, RECIPES, Recipe, get_recipe
 
 
 def test_resnet_cifar_recipe_is_he_et_al():
@@ -86,10 +88,44 @@ def test_schedule_piecewise_and_exponential():
 
 def test_optimizers_follow_the_recipe():
     sgd = make_optimizer(PAPER["densenet_cifar"], 10)
-    assert isinstance(sgd, keras.optimizers.SGD) and sgd.nesterov and sgd.momentum == 0.9
+    assert type(sgd) is FusedSGD and sgd.nesterov and sgd.momentum == 0.9
     rms = make_optimizer(PAPER["inception"], 10)
     assert isinstance(rms, keras.optimizers.RMSprop)
     assert (rms.rho, rms.epsilon, rms.clipnorm) == (0.9, 1.0, 2.0)
+
+
+def _recipes_of_every_model():
+    """Every recipe any registered model gets: each recipe family, under each recipe name
+    (`RECIPES`: "paper", "quick", "finetune", ...)."""
+    recipes = {}
+    for model_name in keras_cnns.list_models():
+        for recipe_name in RECIPES:
+            recipe = get_recipe(model_name, recipe_name)
+            recipes.setdefault(recipe.name, (model_name, recipe))
+    return recipes
+
+
+def test_every_sgd_recipe_gets_the_fused_sgd():
+    """README: the fused SGD momentum update (`keras_cnns.optimizers.SGD`) wherever a
+    recipe trains with SGD: the optimizer is exactly that class, not Keras' SGD (which
+    it subclasses), with the recipe's momentum; also once compiled into a model."""
+    recipes = _recipes_of_every_model()
+    sgd = {name: pair for name, pair in recipes.items() if pair[1].optimizer == "sgd"}
+    # The SGD recipes of the papers, their quick forms and the default fine-tuning one.
+    expected = {"resnet_cifar/paper", "densenet/quick"} | ({"vgg/finetune"} if "finetune" in RECIPES else set())
+    assert expected <= set(sgd), sorted(recipes)
+    for name, (_, recipe) in sgd.items():
+        optimizer = make_optimizer(recipe, 10)
+        assert type(optimizer) is FusedSGD, (name, type(optimizer))
+        assert (optimizer.momentum, optimizer.nesterov) == (recipe.momentum, recipe.nesterov), name
+    others = {
+        type(make_optimizer(recipe, 10)) for name, (_, recipe) in recipes.items() if name not in sgd
+    }
+    assert FusedSGD not in others and keras.optimizers.SGD not in others
+    # The path training takes (`train`, the fine-tuning phases): compile_for_recipe.
+    model = keras_cnns.lenet5(variant="modern", num_classes=10)
+    compile_for_recipe(model, get_recipe("lenet5", "quick", optimizer="sgd", momentum=0.9), 10)
+    assert type(model.optimizer) is FusedSGD
 
 
 def test_weight_decay_is_the_papers_l2_on_kernels(rng):
