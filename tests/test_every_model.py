@@ -4,6 +4,7 @@ training step under JAX."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 import tensorflow as tf
 
 import keras_cnns
+from test_batch_norm import assert_fused_batch_norm
 from conftest import small_input_shape
 
 MODELS = keras_cnns.list_models()
@@ -54,13 +56,41 @@ def test_saves_loads_and_exports(name, tmp_path, rng):
     np.testing.assert_allclose(runner.predict(x), expected, rtol=0, atol=1e-4)
 
 
+# The networks whose every convolution and pooling is "same"-padded: no input is too small
+# for them (each layer's map is ceil(input / its stride) >= 1). Their declared minimum is,
+# as keras.applications', their total stride: the largest input whose last map is 1x1.
+SAME_PADDED = {"googlenet", "inception_v2", *keras_cnns.list_models("resnet")}
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_declared_minimum_input_size_is_exact(name):
+    """Measured on the network itself, not on the builder's check: the model is built
+    once with an undefined height and width (so that no size check applies) and without
+    its top, run on a zero batch at the declared minimum, and traced symbolically (shapes
+    only) one pixel below it, where a "valid"-padded window no longer fits: a shape
+    error or an empty map. (The builder's refusal of that size is in
+    test_builder_errors.py.)"""
     height, width, channels = small_input_shape(name)
-    model = keras_cnns.get_model(name, include_top=False, input_shape=(height, width, channels))
-    assert all(d >= 1 for d in model.output_shape[1:3])
-    with pytest.raises(ValueError, match=rf"at least {height}x{height}"):
-        keras_cnns.get_model(name, input_shape=(height - 1, width, channels))
+    assert height == width == keras_cnns.get_spec(name).min_input_size
+    model = keras_cnns.get_model(name, include_top=False, input_shape=(None, None, channels))
+    assert_fused_batch_norm(model, name, {})  # README: fused batch norm in every BN model
+    output = model(np.zeros((1, height, width, channels), "float32"), training=False)
+    assert output.shape[1] >= 1 and output.shape[2] >= 1, output.shape
+
+    def last_map(h, w):
+        return tuple(model(keras.Input((h, w, channels))).shape[1:3])
+
+    if name in SAME_PADDED:
+        assert tuple(output.shape[1:3]) == (1, 1)
+        assert last_map(height + 1, width) == (2, 1)  # the total stride is `height`
+        assert last_map(height - 1, width) == (1, 1)  # and smaller inputs still run
+        return
+    try:
+        below = last_map(height - 1, width)
+    except ValueError as err:
+        assert re.search(r"zero or negative|too small for its window", str(err)), err
+    else:
+        assert below[0] == 0, below
 
 
 @pytest.mark.parametrize("name", MODELS)
