@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Execute the notebooks in `notebooks/` top to bottom and write their outputs back.
 
-    python scripts/run_notebooks.py                    # all four, full run, outputs saved in place
+    python scripts/run_notebooks.py                    # all of them, full run, outputs saved in place
     python scripts/run_notebooks.py 01 04              # some of them (by number or file name)
     python scripts/run_notebooks.py --small --no-save  # the tests' small run, nothing written back
 

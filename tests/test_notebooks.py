@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import math
 import re
 import shutil
 import sys
@@ -23,7 +24,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
-NAMES = ["01_quickstart", "02_from_lenet_to_densenet", "03_tuning", "04_deployment"]
+NAMES = ["01_quickstart", "02_from_lenet_to_densenet", "03_tuning", "04_deployment", "05_transfer_learning"]
 #: Seconds any one cell of a small run may take (the slowest small cells take about 30 s).
 CELL_TIMEOUT = 600
 MAX_NOTEBOOK_BYTES = 1_500_000
@@ -158,11 +159,61 @@ def _check_deployment(notebook, summary: dict, out: Path, small: bool) -> None:
         assert "lenet5" in (out / "saved_models" / "models.config").read_text()
 
 
+def _check_transfer_learning(notebook, summary: dict, out: Path, small: bool) -> None:
+    # Part 1: the stand-in 1000-class VGG-19 file into a 10-class VGG-19.
+    part1 = summary["part1"]
+    assert (part1["file_classes"], part1["model_classes"]) == (1000, 10)
+    assert part1["fresh_layers"] == ["predictions"]
+    assert part1["fc2_feature_difference"] == 0.0  # the backbone is the file's
+    assert part1["preprocessing_difference"] < 1e-5  # include_preprocessing="caffe" == preprocess_input
+    text = "".join(_output_text(c) for c in notebook.cells if c.cell_type == "code")
+    assert "layers left at their initial values" in text  # the log line, shown
+    assert "predictions (checkpoint (4096, 1000), model (4096, 10))" in text
+    assert "vgg19_weights_tf_dim_ordering_tf_kernels.h5 | caffe" in text  # the README table's row
+    # Part 2: pretrained on classes 0-4, fine-tuned against scratch on classes 5-9.
+    assert summary["finetune_recipe"] == "resnet_cifar/finetune"
+    assert summary["train_images"] == (100 if small else 200)
+    assert summary["test_images"] == (250 if small else 1_000)
+    assert summary["steps"] == summary["epochs"] * math.ceil(summary["train_images"] / 10)
+    for key in ("pretrain_accuracy", "finetuned_accuracy", "scratch_accuracy"):
+        assert 0 <= summary[key] <= 1, key
+    assert summary["margin"] == pytest.approx(summary["finetuned_accuracy"] - summary["scratch_accuracy"], abs=1e-3)
+    if small:
+        # A few dozen steps from a briefly pretrained network: measured 64.4 % pretrained,
+        # 30.0 % fine-tuned, 20.0 % from scratch (its batch norms' moving averages have not
+        # caught up: chance).
+        assert summary["pretrain_accuracy"] > 0.45
+        assert summary["margin"] >= 0
+    else:
+        # Committed run: 86.0 % pretrained, 62.5 % fine-tuned, 40.4 % from scratch (+22.1
+        # points). Four other draws of the same settings: 53-64 % fine-tuned, 29-55 % from
+        # scratch, margins +8 to +34 points.
+        assert summary["pretrain_accuracy"] > 0.8
+        assert summary["finetuned_accuracy"] > 0.5
+        assert summary["margin"] > 0.05
+    assert _images(notebook) == 3  # learning curves, two confusion matrices
+    if out is not None:
+        assert (out / "vgg19_keras_applications_random_32x32.h5").stat().st_size > 150e6  # 43 M float32 weights
+        for run in ("pretrain", "finetune", "scratch"):
+            metrics = json.loads((out / "runs" / run / "metrics.json").read_text())
+            assert metrics["status"] == "completed", run
+        config = json.loads((out / "runs" / "finetune" / "config.json").read_text())
+        assert config["freeze_epochs"] == summary["freeze_epochs"]
+        assert config["weights"].endswith("last.keras")
+        for run, key in (("finetune", "finetuned_accuracy"), ("scratch", "scratch_accuracy")):
+            evaluation = out / "runs" / run / "evaluation"
+            assert next(evaluation.glob("*-test.png")).stat().st_size > 1000
+            figures = json.loads(next(evaluation.glob("*-test.json")).read_text())
+            assert figures["top1"] == pytest.approx(summary[key], abs=1e-4)
+            assert figures["num_images"] == summary["test_images"]
+
+
 CHECKS = {
     "01_quickstart": _check_quickstart,
     "02_from_lenet_to_densenet": _check_tour,
     "03_tuning": _check_tuning,
     "04_deployment": _check_deployment,
+    "05_transfer_learning": _check_transfer_learning,
 }
 
 
