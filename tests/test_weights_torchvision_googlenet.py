@@ -133,6 +133,14 @@ def reference(torchvision, tmp_path_factory):
         aux2 = model.aux2(caught["inception4d"])
     for hook in hooks:
         hook.remove()
+    # The published weights' route from pixels: ImageNet normalization, then torchvision's
+    # transform_input inside its model (as IMAGENET1K_V1 builds it).
+    pixels = np.random.default_rng(1).integers(0, 256, size=(2, *SHAPE)).astype("uint8")
+    normalized = (pixels / 255.0 - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
+    model.transform_input = True
+    with torch.no_grad():
+        pixel_logits = model(_to_nchw(normalized.astype("float32")))
+    model.transform_input = False
     assert not model.training and not model.aux1.training  # dropout off
     folder = tmp_path_factory.mktemp("googlenet")
     return dict(
@@ -141,6 +149,7 @@ def reference(torchvision, tmp_path_factory):
         images=images,
         logits=_numpy(logits), aux1=_numpy(aux1), aux2=_numpy(aux2),
         features=_numpy(caught["inception5b"]),
+        pixels=pixels, pixel_logits=_numpy(pixel_logits),
         trainable=_trainable(model),
         trainable_without_aux=_trainable(model) - _trainable(model.aux1) - _trainable(model.aux2),
     )
@@ -227,6 +236,15 @@ def test_published_name(reference, monkeypatch, tmp_path):
     )
     _assert_close(model(reference["images"], training=False), reference["logits"], "published")
     assert os.path.isfile(download.converted_path(entry))
+    # The same image gives the same outputs in both: uint8 pixels into ours with the
+    # weights' preprocessing inside ("torch", then transform_input), normalized pixels
+    # into torchvision's model with transform_input=True.
+    with_pixels = keras_cnns.googlenet(
+        **TORCHVISION, input_shape=SHAPE, weights="torchvision", classifier_activation=None,
+        include_preprocessing=True,
+    )
+    assert with_pixels.get_layer("preprocessing").get_config()["transform_input"] is True
+    _assert_close(with_pixels.predict(reference["pixels"], verbose=0), reference["pixel_logits"], "pixels")
 
 
 # ---------------------------------------------------------------------- refusals
