@@ -22,9 +22,8 @@ import keras_cnns
 from keras_cnns.models.densenet import rename_legacy_keys
 from keras_cnns.weights import read_state_dict
 from conftest import count
-from torch_reference import randomize_batch_norms
+from torch_reference import assert_close, randomize_batch_norms, save_state, trainable_count
 
-RTOL = 1e-4  # of the scale of torchvision's outputs
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -75,17 +74,6 @@ def _torchvision_model(torchvision, arch: str, seed: int):
     return model
 
 
-def _save(state: dict, path) -> str:
-    """`state` as a `.pth` (torch.save) or `.safetensors` file, by `path`'s suffix."""
-    import torch
-
-    if str(path).endswith(".safetensors"):
-        import safetensors.torch
-
-        safetensors.torch.save_file({k: v.contiguous() for k, v in state.items()}, str(path))
-    else:
-        torch.save(state, path)
-    return str(path)
 
 
 def _run(module, images: np.ndarray) -> np.ndarray:
@@ -98,23 +86,12 @@ def _run(module, images: np.ndarray) -> np.ndarray:
     return out.transpose(0, 2, 3, 1) if out.ndim == 4 else out
 
 
-def _trainable(module) -> int:
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
 def _images(size: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).normal(size=(2, size, size, 3)).astype("float32")
 
 
-def _assert_close(ours, theirs, what):
-    ours = np.asarray(ours)
-    assert ours.shape == theirs.shape, (what, ours.shape, theirs.shape)
-    diff, scale = float(np.max(np.abs(ours - theirs))), float(np.max(np.abs(theirs)))
-    # The two images give different outputs: the comparison depends on the inputs, not
-    # only on the biases.
-    assert float(np.max(np.abs(theirs[0] - theirs[1]))) > 0.01 * scale, what
-    assert diff <= RTOL * scale, (what, diff, scale)
-    print(f"{what}: max abs diff {diff:.3g} (scale {scale:.3g})")
 
 
 # ---------------------------------------------------------------------- AlexNet
@@ -125,9 +102,9 @@ def alexnet_checkpoint(torchvision, tmp_path_factory):
     images = _images(224)
     state = model.state_dict()
     return dict(
-        pth=_save(state, folder / "alexnet.pth"),
-        safetensors=_save(state, folder / "alexnet.safetensors"),
-        images=images, logits=_run(model, images), trainable=_trainable(model),
+        pth=save_state(state, folder / "alexnet.pth"),
+        safetensors=save_state(state, folder / "alexnet.safetensors"),
+        images=images, logits=_run(model, images), trainable=trainable_count(model),
     )
 
 
@@ -136,7 +113,7 @@ def test_alexnet_same_logits_as_torchvision(alexnet_checkpoint):
     model = keras_cnns.alexnet(
         variant="single_tower", weights=ref["safetensors"], classifier_activation=None
     )
-    _assert_close(model(ref["images"], training=False), ref["logits"], "alexnet")
+    assert_close(model(ref["images"], training=False), ref["logits"], "alexnet")
     assert count(model.trainable_weights) == ref["trainable"] == 61_100_840
 
 
@@ -184,11 +161,11 @@ def _ours_vgg(arch: str, **kwargs):
 def test_vgg_same_logits_as_torchvision(torchvision, tmp_path, arch):
     images = _images(224)
     model = _torchvision_model(torchvision, arch, seed=2)
-    path = _save(model.state_dict(), tmp_path / f"{arch}.{VGG_WHOLE[arch]}")
-    logits, trainable = _run(model, images), _trainable(model)
+    path = save_state(model.state_dict(), tmp_path / f"{arch}.{VGG_WHOLE[arch]}")
+    logits, trainable = _run(model, images), trainable_count(model)
     del model
     ours = _ours_vgg(arch, weights=path, classifier_activation=None)
-    _assert_close(ours(images, training=False), logits, arch)
+    assert_close(ours(images, training=False), logits, arch)
     assert count(ours.trainable_weights) == trainable == VGG_TORCHVISION_COUNTS[arch]
 
 
@@ -203,16 +180,16 @@ def test_vgg_features_same_as_torchvision(torchvision, tmp_path, arch):
         whole = getattr(torchvision.models, arch)(weights=None)
     features = _randomize(whole.features.to_empty(device="cpu"), seed=3)
     assert all(torch.isfinite(t).all() for t in features.state_dict().values())
-    path = _save(
+    path = save_state(
         {f"features.{k}": v for k, v in features.state_dict().items()}, tmp_path / f"{arch}.pth"
     )
     images = _images(32)
     ours = _ours_vgg(arch, weights=path, include_top=False, input_shape=(32, 32, 3))
-    _assert_close(ours(images, training=False), _run(features, images), f"{arch} features")
+    assert_close(ours(images, training=False), _run(features, images), f"{arch} features")
     # The convolutional part has torchvision's parameters, and the classifier (the same
     # in every VGG, compared whole above) adds the same to both.
-    assert count(ours.trainable_weights) == _trainable(features)
-    classifier = _trainable(whole) - _trainable(whole.features)
+    assert count(ours.trainable_weights) == trainable_count(features)
+    classifier = trainable_count(whole) - trainable_count(whole.features)
     assert classifier == 25088 * 4096 + 4096 + 4096 * 4096 + 4096 + 4096 * 1000 + 1000
 
 
@@ -249,9 +226,9 @@ def densenet121_checkpoint(torchvision, tmp_path_factory):
     images = _images(DENSENET_SIZE)
     state = model.state_dict()
     return dict(
-        pth=_save(state, folder / "densenet121.pth"),
-        safetensors=_save(state, folder / "densenet121.safetensors"),
-        state=state, images=images, logits=_run(model, images), trainable=_trainable(model),
+        pth=save_state(state, folder / "densenet121.pth"),
+        safetensors=save_state(state, folder / "densenet121.safetensors"),
+        state=state, images=images, logits=_run(model, images), trainable=trainable_count(model),
     )
 
 
@@ -261,7 +238,7 @@ def test_densenet121_same_logits_as_torchvision(densenet121_checkpoint):
         input_shape=(DENSENET_SIZE,) * 2 + (3,), weights=ref["safetensors"],
         classifier_activation=None,
     )
-    _assert_close(model(ref["images"], training=False), ref["logits"], "densenet121")
+    assert_close(model(ref["images"], training=False), ref["logits"], "densenet121")
     assert count(model.trainable_weights) == ref["trainable"] == DENSENET_COUNTS["densenet121"]
 
 
@@ -273,19 +250,19 @@ def test_densenet121_memory_efficient(densenet121_checkpoint):
         classifier_activation=None,
     )
     outputs = model(ref["images"], training=False)
-    _assert_close(outputs, ref["logits"], "densenet121 memory_efficient")
+    assert_close(outputs, ref["logits"], "densenet121 memory_efficient")
 
 
 @pytest.mark.parametrize("arch", ["densenet161", "densenet169", "densenet201"])
 def test_densenet_same_logits_as_torchvision(torchvision, tmp_path, arch):
     images = _images(DENSENET_SIZE)
     model = _torchvision_model(torchvision, arch, seed=5)
-    path = _save(model.state_dict(), tmp_path / f"{arch}.pth")
+    path = save_state(model.state_dict(), tmp_path / f"{arch}.pth")
     ours = getattr(keras_cnns, arch)(
         input_shape=(DENSENET_SIZE,) * 2 + (3,), weights=path, classifier_activation=None
     )
-    _assert_close(ours(images, training=False), _run(model, images), arch)
-    assert count(ours.trainable_weights) == _trainable(model) == DENSENET_COUNTS[arch]
+    assert_close(ours(images, training=False), _run(model, images), arch)
+    assert count(ours.trainable_weights) == trainable_count(model) == DENSENET_COUNTS[arch]
 
 
 def test_densenet_legacy_keys(densenet121_checkpoint):
@@ -316,9 +293,9 @@ def test_densenet_checkpoint_with_legacy_keys_loads(densenet121_checkpoint, tmp_
                              ("norm2.", "norm.2."), ("conv2.", "conv.2.")):
                 key = key.replace(f".{new}", f".{old}")
         legacy[key] = value
-    path = _save(legacy, tmp_path / "densenet121-legacy.pth")
+    path = save_state(legacy, tmp_path / "densenet121-legacy.pth")
     size = checkpoint["images"].shape[1]
     ours = keras_cnns.densenet121(
         weights=path, input_shape=(size, size, 3), classifier_activation=None
     )
-    _assert_close(ours(checkpoint["images"], training=False), checkpoint["logits"], "legacy keys")
+    assert_close(ours(checkpoint["images"], training=False), checkpoint["logits"], "legacy keys")

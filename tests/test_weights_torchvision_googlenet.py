@@ -25,9 +25,8 @@ import keras_cnns
 from keras_cnns.models import registry
 from keras_cnns.weights import download, read_state_dict
 from conftest import count
-from torch_reference import randomize_batch_norms
+from torch_reference import assert_close, randomize_batch_norms, save_state, trainable_count
 
-RTOL = 1e-4  # of the scale of torchvision's outputs
 SIZE = 57
 SHAPE = (SIZE, SIZE, 3)
 TORCHVISION = dict(batch_norm=True, layout="torchvision")
@@ -60,31 +59,10 @@ def _numpy(tensor) -> np.ndarray:
     return out.transpose(0, 2, 3, 1) if out.ndim == 4 else out
 
 
-def _trainable(module) -> int:
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
-def _save(state: dict, path) -> str:
-    """`state` as a `.pth` (torch.save) or `.safetensors` file, by `path`'s suffix."""
-    import torch
-
-    if str(path).endswith(".safetensors"):
-        import safetensors.torch
-
-        safetensors.torch.save_file({k: v.contiguous() for k, v in state.items()}, str(path))
-    else:
-        torch.save(state, path)
-    return str(path)
 
 
-def _assert_close(ours, theirs, what):
-    ours = np.asarray(ours)
-    assert ours.shape == theirs.shape, (what, ours.shape, theirs.shape)
-    diff, scale = float(np.max(np.abs(ours - theirs))), float(np.max(np.abs(theirs)))
-    # The two images give different outputs: the comparison depends on the inputs.
-    assert float(np.max(np.abs(theirs[0] - theirs[1]))) > 0.01 * scale, what
-    assert diff <= RTOL * scale, (what, diff, scale)
-    print(f"{what}: max abs diff {diff:.3g} (scale {scale:.3g})")
 
 
 # ---------------------------------------------------------------------- the reference
@@ -144,14 +122,14 @@ def reference(torchvision, tmp_path_factory):
     assert not model.training and not model.aux1.training  # dropout off
     folder = tmp_path_factory.mktemp("googlenet")
     return dict(
-        pth=_save(state, folder / "googlenet.pth"),
-        safetensors=_save(state, folder / "googlenet.safetensors"),
+        pth=save_state(state, folder / "googlenet.pth"),
+        safetensors=save_state(state, folder / "googlenet.safetensors"),
         images=images,
         logits=_numpy(logits), aux1=_numpy(aux1), aux2=_numpy(aux2),
         features=_numpy(caught["inception5b"]),
         pixels=pixels, pixel_logits=_numpy(pixel_logits),
-        trainable=_trainable(model),
-        trainable_without_aux=_trainable(model) - _trainable(model.aux1) - _trainable(model.aux2),
+        trainable=trainable_count(model),
+        trainable_without_aux=trainable_count(model) - trainable_count(model.aux1) - trainable_count(model.aux2),
     )
 
 
@@ -168,7 +146,7 @@ def test_same_logits_and_aux_outputs_as_torchvision(reference, aux_model):
     outputs = aux_model(reference["images"], training=False)
     assert set(outputs) == {"logits", "aux1", "aux2"}
     for name in ("logits", "aux1", "aux2"):
-        _assert_close(outputs[name], reference[name], name)
+        assert_close(outputs[name], reference[name], name)
     assert count(aux_model.trainable_weights) == reference["trainable"] == COUNT_WITH_AUX
 
 
@@ -178,7 +156,7 @@ def test_safetensors_without_aux_heads(reference):
         **TORCHVISION, input_shape=SHAPE, weights=reference["safetensors"],
         classifier_activation=None,
     )
-    _assert_close(model(reference["images"], training=False), reference["logits"], "no aux")
+    assert_close(model(reference["images"], training=False), reference["logits"], "no aux")
     assert count(model.trainable_weights) == reference["trainable_without_aux"] == COUNT_WITHOUT_AUX
     assert model.get_layer("avg_pool_dropout").rate == 0.2  # torchvision's dropout
     assert model.get_layer("inception_3a_5x5").kernel_size == (3, 3)  # torchvision's quirk
@@ -189,7 +167,7 @@ def test_include_top_false(reference):
         **TORCHVISION, include_top=False, input_shape=SHAPE, weights=reference["pth"]
     )
     assert model.output_shape == (None, 2, 2, 1024)
-    _assert_close(model(reference["images"], training=False), reference["features"], "features")
+    assert_close(model(reference["images"], training=False), reference["features"], "features")
 
 
 def test_another_num_classes_gets_fresh_heads(reference, caplog):
@@ -234,7 +212,7 @@ def test_published_name(reference, monkeypatch, tmp_path):
     model = keras_cnns.googlenet(
         **TORCHVISION, input_shape=SHAPE, weights="torchvision", classifier_activation=None
     )
-    _assert_close(model(reference["images"], training=False), reference["logits"], "published")
+    assert_close(model(reference["images"], training=False), reference["logits"], "published")
     assert os.path.isfile(download.converted_path(entry))
     # The same image gives the same outputs in both: uint8 pixels into ours with the
     # weights' preprocessing inside ("torch", then transform_input), normalized pixels
@@ -244,7 +222,7 @@ def test_published_name(reference, monkeypatch, tmp_path):
         include_preprocessing=True,
     )
     assert with_pixels.get_layer("preprocessing").get_config()["transform_input"] is True
-    _assert_close(with_pixels.predict(reference["pixels"], verbose=0), reference["pixel_logits"], "pixels")
+    assert_close(with_pixels.predict(reference["pixels"], verbose=0), reference["pixel_logits"], "pixels")
 
 
 # ---------------------------------------------------------------------- refusals

@@ -30,12 +30,10 @@ from keras_cnns.layers.inception import PaddedAveragePooling2D
 from keras_cnns.models import registry
 from keras_cnns.models.common import InputTooSmallError
 from keras_cnns.models.inception import torchvision_keys
-from keras_cnns.weights import read_state_dict
 from keras_cnns.weights.download import sha256
 from conftest import count
-from torch_reference import randomize_batch_norms
+from torch_reference import assert_close, randomize_batch_norms, save_state
 
-RTOL = 1e-4  # of the scale of torchvision's outputs
 SIZE = 299  # the smallest input of torchvision's auxiliary head
 SMALL = 75  # the smallest input of the network without it
 TORCHVISION_PARAMS = 27_161_264  # Inception_V3_Weights.IMAGENET1K_V1.meta["num_params"]
@@ -64,26 +62,8 @@ def _nchw(images: np.ndarray):
     return torch.from_numpy(images.transpose(0, 3, 1, 2).copy())
 
 
-def _assert_close(ours, theirs, what):
-    ours = np.asarray(ours)
-    assert ours.shape == theirs.shape, (what, ours.shape, theirs.shape)
-    diff, scale = float(np.max(np.abs(ours - theirs))), float(np.max(np.abs(theirs)))
-    # The two images give different outputs: the comparison depends on the inputs.
-    assert float(np.max(np.abs(theirs[0] - theirs[1]))) > 0.01 * scale, what
-    assert diff <= RTOL * scale, (what, diff, scale)
-    print(f"{what}: max abs diff {diff:.3g} (scale {scale:.3g})")
 
 
-def _save(state: dict, path) -> str:
-    import torch
-
-    if str(path).endswith(".safetensors"):
-        import safetensors.torch
-
-        safetensors.torch.save_file({k: v.contiguous() for k, v in state.items()}, str(path))
-    else:
-        torch.save(state, path)
-    return str(path)
 
 
 @pytest.fixture(scope="module")
@@ -128,8 +108,8 @@ def reference(torchvision, tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("inception_v3")
     return dict(
-        pth=_save(state, folder / "inception_v3.pth"),
-        safetensors=_save(state, folder / "inception_v3.safetensors"),
+        pth=save_state(state, folder / "inception_v3.pth"),
+        safetensors=save_state(state, folder / "inception_v3.safetensors"),
         state={k: v.numpy() for k, v in state.items()},
         images=images, logits=logits, aux=aux, small=small, pooled=pooled,
         trainable=sum(p.numel() for p in model.parameters() if p.requires_grad),
@@ -149,8 +129,8 @@ def ours(reference):
 def test_same_logits_and_aux_logits_as_torchvision(ours, reference):
     outputs = ours(reference["images"], training=False)
     assert list(outputs) == ["logits", "aux"]
-    _assert_close(outputs["logits"], reference["logits"], "logits")
-    _assert_close(outputs["aux"], reference["aux"], "aux")
+    assert_close(outputs["logits"], reference["logits"], "logits")
+    assert_close(outputs["aux"], reference["aux"], "aux")
 
 
 def test_torchvisions_parameter_count(ours, reference):
@@ -181,7 +161,7 @@ def test_safetensors_without_the_aux_head(reference):
         layout="torchvision", weights=reference["safetensors"], classifier_activation=None
     )
     assert model.output_names == ["predictions"]
-    _assert_close(model(reference["images"], training=False), reference["logits"], "safetensors")
+    assert_close(model(reference["images"], training=False), reference["logits"], "safetensors")
 
 
 def test_nested_layers_hold_the_checkpoint(ours, reference):
@@ -229,7 +209,7 @@ def test_include_top_false_gives_torchvisions_pooled_features(reference):
         layout="torchvision", include_top=False, pooling="avg",
         input_shape=(SMALL, SMALL, 3), weights=reference["pth"],
     )
-    _assert_close(model(reference["small"], training=False), reference["pooled"], "backbone 75x75")
+    assert_close(model(reference["small"], training=False), reference["pooled"], "backbone 75x75")
 
 
 def test_published_torchvision_name(reference, monkeypatch, tmp_path):
@@ -255,7 +235,7 @@ def test_published_torchvision_name(reference, monkeypatch, tmp_path):
         layout="torchvision", weights="torchvision", include_top=False, pooling="avg",
         input_shape=(SMALL, SMALL, 3),
     )
-    _assert_close(model(reference["small"], training=False), reference["pooled"], "published")
+    assert_close(model(reference["small"], training=False), reference["pooled"], "published")
 
 
 # ---------------------------------------------------------------------- refusals
@@ -306,7 +286,6 @@ def _include_pad_reference(x: np.ndarray, size: int, stride: int) -> np.ndarray:
 
 
 def test_count_include_pad_pooling_matches_torch_and_numpy(rng):
-    import torch
     import torch.nn.functional as F
 
     x = rng.normal(size=(2, 7, 9, 5)).astype("float32")

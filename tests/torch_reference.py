@@ -48,3 +48,38 @@ def assert_resnet18_backbone_with_fresh_head(model, state, num_classes: int) -> 
     head = model.get_layer("predictions")
     assert head.kernel.shape == (512, num_classes)
     np.testing.assert_array_equal(head.bias.numpy(), np.zeros(num_classes))
+
+
+# ------------------------------------------------------- shared by the checkpoint tests
+RTOL = 1e-4  # of the scale of torchvision's outputs
+
+
+def save_state(state: dict, path) -> str:
+    """`state` as a `.pth` (torch.save) or `.safetensors` file, by `path`'s suffix."""
+    import torch
+
+    if str(path).endswith(".safetensors"):
+        import safetensors.torch
+
+        safetensors.torch.save_file({k: v.contiguous() for k, v in state.items()}, str(path))
+    else:
+        torch.save(state, path)
+    return str(path)
+
+
+def trainable_count(module) -> int:
+    """torch's count of a module's trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def assert_close(ours, theirs, what: str) -> None:
+    """Our output equals torchvision's to `RTOL` of its scale, on two images whose outputs
+    differ (so the comparison depends on the inputs, not only on the biases)."""
+    import numpy as np
+
+    ours = np.asarray(ours)
+    assert ours.shape == theirs.shape, (what, ours.shape, theirs.shape)
+    diff, scale = float(np.max(np.abs(ours - theirs))), float(np.max(np.abs(theirs)))
+    assert float(np.max(np.abs(theirs[0] - theirs[1]))) > 0.01 * scale, what
+    assert diff <= RTOL * scale, (what, diff, scale)
+    print(f"{what}: max abs diff {diff:.3g} (scale {scale:.3g})")
