@@ -118,3 +118,26 @@ def test_subpackages_do_not_import_the_top_level_package(subpackage):
     for path in sorted((PACKAGE / subpackage).glob("*.py")):
         found = [name for name in _imports(path) if name == "keras_cnns" or name.startswith("keras_cnns:")]
         assert not found, f"{path.name} imports {found}: import from keras_cnns.models, keras_cnns.data, ..."
+
+
+def test_auxiliary_loss_weight_is_exactly_the_papers():
+    """GoogLeNet's total loss is the main cross-entropy plus 0.3 times each auxiliary
+    one (section 5), computed here by hand from the three outputs: a weight of 1.0, or an
+    auxiliary head left out, gives another number."""
+    from keras_cnns.training.assembly import compile_for_recipe
+    from keras_cnns.training.recipes import get_recipe
+
+    keras.utils.set_random_seed(3)
+    model = keras_cnns.googlenet(num_classes=4, input_shape=(65, 65, 3), aux_logits=True)
+    recipe = get_recipe("googlenet", "quick", weight_decay=0.0, label_smoothing=0.0)
+    assert recipe.aux_loss_weight == 0.3
+    compile_for_recipe(model, recipe, steps_per_epoch=1)
+    x = np.random.default_rng(0).uniform(0, 1, (6, 65, 65, 3)).astype("float32")
+    y = np.array([0, 1, 2, 3, 1, 2])
+    total = model.evaluate(x, auxiliary.repeat_targets(model, y), verbose=0, return_dict=True)["loss"]
+    outputs = model(x, training=False)
+    ce = keras.losses.SparseCategoricalCrossentropy()
+    parts = {name: float(ce(y, outputs[name])) for name in ("logits", "aux1", "aux2")}
+    by_hand = parts["logits"] + 0.3 * (parts["aux1"] + parts["aux2"])
+    assert total == pytest.approx(by_hand, rel=1e-5)
+    assert abs(by_hand - (parts["logits"] + parts["aux1"] + parts["aux2"])) > 1e-3 * by_hand
