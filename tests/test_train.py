@@ -36,7 +36,9 @@ def test_run_folder_holds_everything(first_run):
         assert restored.output_shape == (None, 10)
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["status"] == "completed" and metrics["epochs"] == 2
-    assert 0.0 <= metrics["test_accuracy"] <= 1.0 and np.isfinite(metrics["test_loss"])
+    # 20 steps on 320 images: 0.519 with this seed (7), 0.556 and 0.372 with seeds 8 and
+    # 9 (2026-12-06); chance is 0.1.
+    assert metrics["test_accuracy"] >= 0.3 and np.isfinite(metrics["test_loss"])
     assert metrics["images_per_second"] > 0 and metrics["wall_time_seconds"] > 0
     assert (run / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
 
