@@ -96,3 +96,18 @@ def test_two_workers_train_in_lock_step(tmp_path):
     history = (run_dir / "history.csv").read_text().strip().splitlines()
     assert len(history) == 4
     assert "test accuracy:" in output[0]
+
+
+def test_collective_timeout_comes_from_the_environment(monkeypatch):
+    """README: `KERAS_CNNS_COLLECTIVE_TIMEOUT` (seconds, default 120) bounds a collective
+    operation of multi-worker training (the lost-worker test sets it to 30)."""
+    from keras_cnns.training.strategies import communication_options
+
+    monkeypatch.delenv("KERAS_CNNS_COLLECTIVE_TIMEOUT", raising=False)
+    assert communication_options().timeout_seconds == 120
+    monkeypatch.setenv("KERAS_CNNS_COLLECTIVE_TIMEOUT", "45.5")
+    assert communication_options().timeout_seconds == 45.5
+    for bad in ("0", "-3", "soon", "inf", "nan"):
+        monkeypatch.setenv("KERAS_CNNS_COLLECTIVE_TIMEOUT", bad)
+        with pytest.raises(ValueError, match=rf"KERAS_CNNS_COLLECTIVE_TIMEOUT='{bad}': expected a positive"):
+            communication_options()

@@ -71,9 +71,30 @@ def make_strategy(name: str = "auto", cpu_devices: int | None = None) -> tf.dist
             'cluster, e.g. TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
             '"task": {"type": "worker", "index": 0}}\' on the first machine.'
         )
-    timeout = float(os.environ.get("KERAS_CNNS_COLLECTIVE_TIMEOUT", "120"))
-    options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=timeout)
-    return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+    return tf.distribute.MultiWorkerMirroredStrategy(communication_options=communication_options())
+
+
+#: Seconds a collective operation of multi-worker training may wait for the other workers.
+DEFAULT_COLLECTIVE_TIMEOUT = 120.0
+
+
+def communication_options() -> tf.distribute.experimental.CommunicationOptions:
+    """Multi-worker collective options: `KERAS_CNNS_COLLECTIVE_TIMEOUT` seconds (default
+    120) bound each collective, so that a lost peer stops the others with an error instead
+    of a hang."""
+    raw = os.environ.get("KERAS_CNNS_COLLECTIVE_TIMEOUT", "")
+    timeout = DEFAULT_COLLECTIVE_TIMEOUT
+    if raw.strip():
+        try:
+            timeout = float(raw)
+        except ValueError:
+            timeout = float("nan")
+        if not timeout > 0 or timeout == float("inf"):
+            raise ValueError(
+                f"KERAS_CNNS_COLLECTIVE_TIMEOUT={raw!r}: expected a positive number of seconds "
+                f"(default {DEFAULT_COLLECTIVE_TIMEOUT:g})."
+            )
+    return tf.distribute.experimental.CommunicationOptions(timeout_seconds=timeout)
 
 
 def _tf_config_cluster() -> dict:
