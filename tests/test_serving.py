@@ -3,7 +3,11 @@ binary, no Docker), so the client talks to `keras_cnns.serving.DevServer`, a loc
 stand-in that answers TF Serving's documented REST calls by running the exported
 SavedModel with TensorFlow. Everything else (HTTP, JSON, the export) is real."""
 
+import re
+import signal
 import socket
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -140,3 +144,22 @@ def test_dev_server_needs_exported_models(tmp_path):
         DevServer(tmp_path / "missing")
     with pytest.raises(FileNotFoundError, match="No exported model under"):
         DevServer(tmp_path)
+
+
+def test_keras_cnns_serve_command_answers_tf_servings_rest_calls(served, rng):
+    """`keras-cnns serve ROOT --port 0` as a user runs it: a process that prints its URL
+    and answers predict calls until Ctrl-C (SIGINT), then exits 0."""
+    model, server = served
+    command = [sys.executable, "-m", "keras_cnns.cli", "serve", str(server.root), "--port", "0"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()
+        match = re.fullmatch(r"serving lenet5 at (http://127\.0\.0\.1:\d+) \(Ctrl-C stops\)\n", line)
+        assert match, (line, process.stderr.read() if process.poll() is not None else "")
+        images = rng.integers(0, 256, size=(2, 28, 28, 1), dtype=np.uint8)
+        answer = Client(match.group(1), "lenet5", timeout=60).predict(images)
+        np.testing.assert_allclose(answer["probabilities"], _expected(model, images), rtol=0, atol=1e-5)
+    finally:
+        process.send_signal(signal.SIGINT)
+        returncode = process.wait(timeout=60)
+    assert returncode == 0, process.stderr.read()[-2000:]
