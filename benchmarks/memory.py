@@ -39,7 +39,7 @@ from benchmarks import common
 MODES = ("plain", "memory_efficient")
 TARGET_MEMORY_RATIO = 2.0  # plain / memory-efficient
 TARGET_TIME_RATIO = 1.3  # memory-efficient / plain
-FULL = dict(model="densenet_bc100", batch=64, steps=3, warmup=2, rounds=2)
+FULL = dict(model="densenet_bc100", batch=64, steps=3, warmup=2, rounds=4)
 QUICK = dict(model="densenet40", batch=8, steps=1, warmup=1, rounds=1)
 
 
@@ -134,6 +134,10 @@ def compare(settings: dict, runs: dict) -> dict:
         "ratio_peak_step": plain["peak_step_mb"] / efficient["peak_step_mb"],
         "ratio_peak_rss": plain["peak_rss_mb"] / efficient["peak_rss_mb"],
         "ratio_time": efficient["step_s"] / plain["step_s"],
+        # Each round's own ratio (its two runs ran one after the other): the spread.
+        "ratio_time_rounds": [
+            e["step_s"] / p["step_s"] for p, e in zip(runs["plain"], runs["memory_efficient"])
+        ],
     }
 
 

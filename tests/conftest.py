@@ -23,6 +23,17 @@ def count(weights) -> int:
     return int(sum(np.prod(w.shape) for w in weights))
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _free_what_each_module_built():
+    """After each test module, Keras' global state and the models it built are released
+    (the module's own fixtures are torn down first), so that an xdist worker does not
+    grow with every module it runs."""
+    yield
+    import keras
+
+    keras.backend.clear_session(free_memory=True)
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
