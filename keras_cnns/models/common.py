@@ -14,6 +14,7 @@ import io
 import math
 import os
 import re
+import warnings
 import zipfile
 from typing import Any, Callable, Mapping, Sequence
 
@@ -502,13 +503,20 @@ def _load_keras_file(model: keras.Model, weights: Any, path: str, loader) -> Non
     """A Keras weights file (`.weights.h5`, legacy `.h5`) into the model it was saved
     from: `model.load_weights`, or the family's loader."""
     check_keras_file_layers(model, path, weights)
-    try:
-        if loader is None:
-            model.load_weights(path)
-        else:
-            loader(model, path)
-    except (ValueError, KeyError) as err:
-        raise ValueError(
-            f"`weights={weights!r}`: the file does not fit this model (layers or shapes "
-            f"differ: check num_classes, input_shape channels and family options): {err}"
-        ) from err
+    # Keras warns of the parts it could not match before it fails on a shape: when the
+    # load fails, our error says what does not fit and those warnings are noise; when it
+    # succeeds, they are passed on.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            if loader is None:
+                model.load_weights(path)
+            else:
+                loader(model, path)
+        except (ValueError, KeyError) as err:
+            raise ValueError(
+                f"`weights={weights!r}`: the file does not fit this model (layers or shapes "
+                f"differ: check num_classes, input_shape channels and family options): {err}"
+            ) from err
+    for warning in caught:
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
