@@ -560,6 +560,101 @@ def _time_to_accuracy(results: dict) -> list[str]:
     return lines
 
 
+def _kb(size_bytes: int) -> str:
+    return f"{size_bytes / 1000:,.0f} KB"
+
+
+def _tflite_export(results: dict) -> list[str]:
+    d = results["benchmarks"]["tflite_export"]["data"]
+    models = d["models"]
+    first = next(iter(models.values()))
+    lines = [
+        "## TFLite exports of trained models: size, agreement with float",
+        "",
+        _when(results, "tflite_export") + " `python -m benchmarks.tflite_export`: each model "
+        "trained with `keras_cnns.train` on Fashion-MNIST (seed 0; the settings below), its best "
+        "checkpoint exported with `keras_cnns.export.tflite` as float32, float16 (weights in "
+        "float16), dynamic (int8 weights) and int8 (full integer, calibrated on "
+        f"{first['calibration_images']} training images, uint8 input and output), pixels in "
+        "(preprocessing inside), run by LiteRT's interpreter. KB = 1,000 bytes. Agreement: the "
+        "share of test images where the int8 file's top-1 class is the float32 file's. A tie: "
+        "the int8 file's uint8 output gives its top score to two or more classes (argmax then "
+        "takes the lowest class index). Max abs diff: the largest difference of the softmax "
+        "probabilities from the Keras model's, on the first test images (count in brackets).",
+        "",
+        "| model | training | float32 | float16 | dynamic | int8 (of float32) | int8 top-1 agreement "
+        "with float32 | accuracy float32 → int8 | disagreements that are exact ties | max abs diff "
+        "vs Keras, float32 / float16 |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, m in models.items():
+        f = m["formats"]
+        train = m["train"]
+        settings = ", ".join(f"{k}={v!r}" for k, v in train.items() if k != "recipe_overrides")
+        if train.get("recipe_overrides"):
+            settings += ", " + ", ".join(f"{k}={v!r}" for k, v in train["recipe_overrides"].items())
+        ties = (f"{m['ties']} of {m['disagreements']} ({100 * m['ties_fraction']:.0f} %)"
+                if m["disagreements"] else "no disagreement")
+        lines.append(
+            f"| {m['title']} | {settings} ({m['train_seconds']:.0f} s) | {_kb(f['float32']['size_bytes'])} | "
+            f"{_kb(f['float16']['size_bytes'])} | {_kb(f['dynamic']['size_bytes'])} | "
+            f"{_kb(f['int8']['size_bytes'])} ({100 * f['int8']['size_fraction_of_float32']:.0f} %) | "
+            f"**{100 * m['int8_agreement']:.2f} %** ({m['test_images']:,} test images) | "
+            f"{100 * m['float_accuracy']:.2f} → {100 * m['int8_accuracy']:.2f} % | {ties} | "
+            f"{f['float32']['max_abs_diff_vs_keras']:.1e} / {f['float16']['max_abs_diff_vs_keras']:.1e} "
+            f"({m['diff_images']}) |"
+        )
+    lines += [
+        "",
+        "Sizes in bytes: " + "; ".join(
+            f"{name} " + ", ".join(f"{kind} {f['size_bytes']:,}" for kind, f in m["formats"].items())
+            for name, m in models.items()) + ".",
+        "",
+    ]
+    return lines
+
+
+def _hyperparameters(values: dict) -> str:
+    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
+
+
+def _tuning(results: dict) -> list[str]:
+    d = results["benchmarks"]["tuning"]["data"]
+    s = d["search"]
+    minutes, seconds = divmod(round(d["wall_seconds"]), 60)
+    best, worst = d["best"], d["worst"]
+    lines = [
+        "## Hyperparameter search: LeNet-5 with KerasTuner",
+        "",
+        _when(results, "tuning") + f" `python -m benchmarks.tuning`: `keras_cnns.tune({s['family']!r}, "
+        f"{s['dataset']!r}, tuner={s['tuner']!r}, max_trials={s['max_trials']}, epochs={s['epochs']}, "
+        f"limit={s['limit']:_}, seed={s['seed']}, retrain_best={s['retrain_best']})`: a "
+        f"{s['tuner']} search of {s['max_trials']} trials of {s['epochs']} epochs, each trained on "
+        f"{d['images']['train']:,} Fashion-MNIST training images and scored by its accuracy on "
+        f"{d['images']['validation']:,} validation images (held out from the training set), then "
+        f"the best configuration trained again for {d['retrained']['epochs']} epochs and evaluated "
+        f"on {d['images']['test']:,} test images.",
+        "",
+        f"- Whole call (search and retraining): **{minutes} min {seconds} s**, "
+        f"{d['trials_completed']} trials completed.",
+        f"- Best trial ({best['trial_id']}): validation accuracy **{best['val_accuracy']:.3f}**; "
+        f"{_hyperparameters(best['hyperparameters'])}.",
+        f"- Worst trial ({worst['trial_id']}): validation accuracy {worst['val_accuracy']:.3f}; "
+        f"{_hyperparameters(worst['hyperparameters'])}.",
+        f"- The best configuration retrained: test accuracy **{d['retrained']['test_accuracy']:.3f}** "
+        f"(loss {d['retrained']['test_loss']:.3f}).",
+        "",
+        "| trial | validation accuracy | best epoch | hyperparameters |",
+        "|---|---:|---:|---|",
+    ]
+    for t in d["trials"]:
+        score = "–" if t["val_accuracy"] is None else f"{t['val_accuracy']:.3f}"
+        lines.append(f"| {t['trial_id']} | {score} | {t['best_epoch'] or '–'} | "
+                     f"{_hyperparameters(t['hyperparameters'])} |")
+    lines.append("")
+    return lines
+
+
 def _layers_ratio_cpu(row: dict) -> float:
     """keras_cnns with Keras' SGD against keras.applications, in images per CPU-second."""
     c = row["contenders"]
@@ -644,6 +739,10 @@ def markdown(results: dict, chart_path: str | None = None) -> str:
         lines += _memory(results)
     if "time_to_accuracy" in b:
         lines += _time_to_accuracy(results)
+    if "tflite_export" in b:
+        lines += _tflite_export(results)
+    if "tuning" in b:
+        lines += _tuning(results)
     return "\n".join(lines) + "\n"
 
 

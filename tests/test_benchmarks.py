@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = ("throughput", "optimizations", "profile", "pipeline", "inference", "memory",
-          "time_to_accuracy")
+          "time_to_accuracy", "tflite_export", "tuning")
 # The figures a table reports: every one of them, wherever it sits in the JSON, must be a
 # positive finite number.
 FIGURE_KEYS = {
@@ -28,7 +28,31 @@ FIGURE_KEYS = {
     "run_wall_seconds", "trainable", "parameters",
     # the input pipeline: images per epoch, each feed's rates (every round's too), ratios
     "images", "arrays", "resident", "pipeline", "pipeline+aug", "ratio_median", "ratio_best",
+    # TFLite exports of trained models; the KerasTuner search
+    "size_fraction_of_float32", "float_accuracy", "int8_accuracy", "int8_agreement",
+    "train_seconds", "wall_seconds", "val_accuracy", "test_accuracy",
 }
+
+
+def _errors(node, path=""):
+    """(path, message) of every row below `node` that holds an `error` (a benchmark that
+    records a failed measurement, such as a Keras-backend worker of the throughput
+    benchmark, writes `{"error": ...}` in place of the row's figures)."""
+    if isinstance(node, dict):
+        if "error" in node:
+            yield path, node["error"]
+        for key, value in node.items():
+            if key != "error":
+                yield from _errors(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _errors(value, f"{path}[{index}]")
+
+
+def _assert_no_error_rows(benchmarks: dict) -> None:
+    failed = [f"{name}{path}: {str(error)[-500:]}" for name, entry in benchmarks.items()
+              for path, error in _errors(entry)]
+    assert not failed, "rows that hold an error instead of figures:\n" + "\n".join(failed)
 
 
 def _figures(node, path="", figure=False):
@@ -68,7 +92,8 @@ def test_every_table_is_written(quick_run):
                     "against keras.applications", "changes, predicted and measured",
                     "Where a training step's time goes", "Input pipeline: `build_pipeline`",
                     "Inference: latency and size",
-                    "plain against memory-efficient", "Time to accuracy"):
+                    "plain against memory-efficient", "Time to accuracy",
+                    "TFLite exports of trained models", "Hyperparameter search: LeNet-5 with KerasTuner"):
         assert heading in markdown
     assert (out / "results" / "throughput.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # Figures came from this run, and the machine is described.
@@ -78,6 +103,7 @@ def test_every_table_is_written(quick_run):
 
 def test_every_figure_is_positive_and_finite(quick_run):
     _, results, _ = quick_run
+    _assert_no_error_rows(results["benchmarks"])
     for name in TABLES:
         figures = list(_figures(results["benchmarks"][name]["data"]))
         assert figures, f"{name} has no figures"
@@ -119,6 +145,16 @@ def test_comparisons_are_like_for_like(quick_run):
                 "arrays", "resident", "pipeline", "pipeline+aug"}
     tta = results["benchmarks"]["time_to_accuracy"]["data"]
     assert tta["reached"] and tta["final_test_accuracy"] >= tta["target"]
+    # The TFLite files of a trained model run its network; int8 takes and gives uint8.
+    for model in results["benchmarks"]["tflite_export"]["data"]["models"].values():
+        formats = model["formats"]
+        assert formats["float32"]["max_abs_diff_vs_keras"] < 1e-4
+        assert formats["int8"]["size_bytes"] < formats["float32"]["size_bytes"]
+        assert model["io"]["int8"] == ["uint8", "uint8"] and model["class_names_kept"]
+        assert model["disagreements"] == round((1 - model["int8_agreement"]) * model["test_images"])
+    tuning = results["benchmarks"]["tuning"]["data"]
+    assert tuning["trials_completed"] == tuning["search"]["max_trials"]
+    assert tuning["best"]["val_accuracy"] >= tuning["worst"]["val_accuracy"]
 
 
 def test_committed_results_hold_every_section(monkeypatch):
@@ -130,6 +166,7 @@ def test_committed_results_hold_every_section(monkeypatch):
 
     results = json.loads((ROOT / "benchmarks" / "results" / "benchmarks.json").read_text())
     assert set(TABLES) <= set(results["benchmarks"])
+    _assert_no_error_rows(results["benchmarks"])
     for name in TABLES:
         entries = [results["benchmarks"][name], *results["benchmarks"][name].get("earlier", [])]
         for entry in entries:
@@ -143,3 +180,17 @@ def test_committed_results_hold_every_section(monkeypatch):
     assert (ROOT / "benchmarks" / "RESULTS.md").read_text() == expected
     assert sorted(p.name for p in (ROOT / "benchmarks" / "results").iterdir()
                   if p.is_file()) == ["benchmarks.json", "throughput.png"]
+
+
+def test_an_error_row_fails_naming_the_row_and_the_error():
+    """A throughput row whose keras-jax worker failed is written as {"error": ...}; that
+    row has no figures to check, so it is looked for by itself, in any section."""
+    benchmarks = {"throughput": {"data": {"pytorch": {"lenet5": {"contenders": {
+        "keras_cnns TF": {"images_per_s": 100.0},
+        "keras_cnns JAX": {"error": "worker keras-jax died: MemoryError"}}}}}},
+        "memory": {"data": {"modes": {"plain": {"peak_rss_mb": 1.0}}}}}
+    with pytest.raises(AssertionError, match=r"throughput\.data\.pytorch\.lenet5\.contenders\."
+                       r"keras_cnns JAX: worker keras-jax died: MemoryError"):
+        _assert_no_error_rows(benchmarks)
+    del benchmarks["throughput"]["data"]["pytorch"]["lenet5"]["contenders"]["keras_cnns JAX"]
+    _assert_no_error_rows(benchmarks)

@@ -3,8 +3,10 @@ models.config) and TFLite under the LiteRT interpreter, from models trained on r
 Fashion-MNIST. TF Serving itself is not installed here; its protos (tensorflow-serving-api)
 are, and the files are checked with them and with TensorFlow's own tools."""
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,32 +15,27 @@ from google.protobuf import text_format
 
 import keras_cnns
 from keras_cnns import export
-from keras_cnns.data import load
 from keras_cnns.data.pipeline import fit_size
 
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `benchmarks` is the repository's folder, not installed
+    sys.path.insert(0, str(ROOT))
+from benchmarks import tflite_export as tflite_bench  # noqa: E402
 
-def _train(root, model, **overrides):
-    return keras_cnns.train(
-        model, "fashion_mnist", runs_dir=root, run_dir=root / model, seed=0, verbose=0,
-        validation_fraction=0.1, **overrides,
-    )
+_keras_on_pixels = tflite_bench.keras_on_pixels
 
 
 @pytest.fixture(scope="module")
 def lenet_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("runs")
-    # Trained on the whole training set: an int8 model agrees with a well-trained float
-    # model (a barely trained one has many near-ties among its top classes).
-    result = _train(root, "lenet5", model_options={"variant": "modern"}, epochs=3)
+    # Trained as benchmarks/tflite_export.py trains it (its figures are the README's).
+    result = tflite_bench.train("lenet5", tmp_path_factory.mktemp("runs"))
     source = export.load_source(result.run_dir)
     return result.run_dir, source
 
 
 @pytest.fixture(scope="module")
 def fmnist_test():
-    split = load("fashion_mnist", "test", validation_fraction=0.0)
-    images, labels = zip(*[(x.numpy(), int(y)) for x, y in split.dataset])
-    return np.stack(images), np.array(labels), list(split.class_names)
+    return tflite_bench.fashion_mnist_test()
 
 
 @pytest.fixture(scope="module")
@@ -47,12 +44,6 @@ def lenet_export(lenet_run, tmp_path_factory):
     root = tmp_path_factory.mktemp("saved_models")
     written = export.export_run(run_dir, formats=["saved_model"], output_dir=root)
     return root, written["saved_model"], tf.saved_model.load(str(written["saved_model"]))
-
-
-def _keras_on_pixels(source, pixels):
-    """The Keras model's scores for uint8 images already at its input size."""
-    inputs = source.preprocessing.normalize(tf.cast(pixels, tf.float32))
-    return source.model.predict(inputs, verbose=0, batch_size=256)
 
 
 # ------------------------------------------------------------------ SavedModel
@@ -220,60 +211,63 @@ def test_export_argument_errors(lenet_run, tmp_path):
 
 
 # ---------------------------------------------------------------------- TFLite
-def _check_tflite_family(source, fmnist_test, tmp_path, *, count_float=512):
-    """float <= 1e-4 and float16 <= 1e-2 from Keras; int8 (uint8 in/out, calibrated on
-    256 training images) agrees with the float model on >= 98 % of the test set and
-    is <= 30 % of its size."""
+# The README's figures are benchmarks/tflite_export.py's, committed in
+# benchmarks/results/benchmarks.json; these tests measure again, with the same function on
+# models trained the same way, and hold the figures to the committed ones.
+# Margins, from the spread of that measurement run at 1, 2 and 4 TensorFlow threads: at
+# one thread count the runs are bit-identical (two benchmark runs and this test at 2
+# threads, the 2-core machine's default, gave the same figures to the last digit); another
+# thread count changes the order of the float sums in training, and with it the weights.
+# Across 1, 2 and 4 threads the int8 agreement moved by up to 0.26 points for both models,
+# LeNet-5's accuracies by up to 0.25 points, ResNet-20's (3 epochs on 5,000 images) by up
+# to 1.6 points, and the share of disagreements that are ties by up to 0.02 (LeNet-5) and
+# 0.14 (ResNet-20). Each margin is about 1.5 times the largest move.
+MARGINS = {
+    "lenet5": {"int8_agreement": 0.004, "float_accuracy": 0.004, "int8_accuracy": 0.004, "ties_fraction": 0.05},
+    "resnet20": {"int8_agreement": 0.004, "float_accuracy": 0.025, "int8_accuracy": 0.025, "ties_fraction": 0.2},
+}
+
+
+def _committed(name: str) -> dict:
+    results = json.loads((ROOT / "benchmarks" / "results" / "benchmarks.json").read_text())
+    return results["benchmarks"]["tflite_export"]["data"]["models"][name]
+
+
+def _check_tflite_family(name, source, fmnist_test, tmp_path):
+    """The README's claims: float32 within 1e-5 and float16 within 1e-2 of Keras' outputs;
+    the int8 file (uint8 in/out, calibrated on 256 training images) at most 30 % of
+    float32's size; the sizes, the int8 agreement with float32 on the 10,000 test images,
+    both accuracies and the share of disagreements that are exact ties in the uint8 output
+    as committed (within MARGINS)."""
     images, labels, _ = fmnist_test
-    pixels = images.astype("float32")
-    expected = _keras_on_pixels(source, images[:count_float])
-    sizes, results = {}, {}
-    calibration = export.representative_images("fashion_mnist", source.model.input_shape[1:], count=256)
-    for quantization in (None, "float16", "dynamic", "int8"):
-        path = export.tflite(
-            source.model, tmp_path / f"m_{quantization}.tflite", quantization=quantization,
-            representative_data=calibration if quantization == "int8" else None,
-            io_dtype="uint8" if quantization == "int8" else "float32",
-            preprocessing=source.preprocessing, class_names=source.class_names,
-        )
-        runner = export.LiteRTModel(path)
-        sizes[quantization] = runner.size_bytes
-        results[quantization] = runner
-        assert runner.class_names == source.class_names
-    float_scores = results[None].predict(pixels[:count_float])
-    assert np.abs(float_scores - expected).max() <= 1e-4
-    half = results["float16"].predict(pixels[:count_float])
-    assert np.abs(half - expected).max() <= 1e-2
-    assert results["int8"].input_dtype == np.uint8 and results["int8"].output_dtype == np.uint8
-    float_top = results[None].predict(pixels, batch_size=500).argmax(1)
-    int8_top = results["int8"].predict(pixels, batch_size=500).argmax(1)
-    agreement = (float_top == int8_top).mean()
-    assert agreement >= 0.98, agreement
-    assert sizes["int8"] <= 0.30 * sizes[None], sizes
-    assert sizes["float16"] < 0.6 * sizes[None]
-    return agreement, (float_top == labels).mean(), (int8_top == labels).mean(), sizes
+    measured = tflite_bench.measure(source, images, labels, tmp_path, tflite_bench.MODELS[name]["diff_images"])
+    committed = _committed(name)
+    formats = measured["formats"]
+    print(f"{name}: int8 agreement {measured['int8_agreement']:.4f}, accuracy float "
+          f"{measured['float_accuracy']:.4f} int8 {measured['int8_accuracy']:.4f}, ties "
+          f"{measured['ties']}/{measured['disagreements']}, {formats}")
+    assert measured["class_names_kept"]
+    assert measured["io"]["int8"] == ["uint8", "uint8"]
+    assert formats["float32"]["max_abs_diff_vs_keras"] <= 1e-5
+    assert formats["float16"]["max_abs_diff_vs_keras"] <= 1e-2
+    assert formats["int8"]["size_fraction_of_float32"] <= 0.30
+    # The converter writes the same bytes whatever the weights: sizes are exact.
+    assert {k: v["size_bytes"] for k, v in formats.items()} == {
+        k: v["size_bytes"] for k, v in committed["formats"].items()}
+    for key, margin in MARGINS[name].items():
+        assert abs(measured[key] - committed[key]) <= margin, (key, measured[key], committed[key], margin)
+    return measured
 
 
 def test_lenet5_tflite_float_float16_dynamic_int8(lenet_run, fmnist_test, tmp_path):
-    agreement, float_accuracy, int8_accuracy, sizes = _check_tflite_family(lenet_run[1], fmnist_test, tmp_path)
-    print(f"lenet5: int8 agreement {agreement:.4f}, accuracy float {float_accuracy:.4f} int8 "
-          f"{int8_accuracy:.4f}, sizes {sizes}")
+    measured = _check_tflite_family("lenet5", lenet_run[1], fmnist_test, tmp_path)
+    # The README: most of LeNet-5's int8 disagreements are exact ties in the uint8 output.
+    assert measured["ties_fraction"] > 0.5 and _committed("lenet5")["ties_fraction"] > 0.5
 
 
 def test_resnet20_tflite_float_float16_dynamic_int8(tmp_path_factory, fmnist_test, tmp_path):
-    root = tmp_path_factory.mktemp("resnet_runs")
-    # Adam without augmentation: a usable ResNet-20 (~77 % test accuracy) in ~1 minute.
-    result = _train(
-        root, "resnet20", limit=5000, epochs=3, batch_size=64,
-        recipe_overrides=dict(optimizer="adam", learning_rate=1e-3, momentum=0.0,
-                              weight_decay=0.0, augmentation=()),
-    )
-    source = export.load_source(result.run_dir)
-    agreement, float_accuracy, int8_accuracy, sizes = _check_tflite_family(
-        source, fmnist_test, tmp_path, count_float=256
-    )
-    print(f"resnet20: int8 agreement {agreement:.4f}, accuracy float {float_accuracy:.4f} int8 "
-          f"{int8_accuracy:.4f}, sizes {sizes}")
+    result = tflite_bench.train("resnet20", tmp_path_factory.mktemp("resnet_runs"))
+    _check_tflite_family("resnet20", export.load_source(result.run_dir), fmnist_test, tmp_path)
 
 
 def test_int8_from_a_saved_model_version(lenet_run, lenet_export, fmnist_test, tmp_path):
