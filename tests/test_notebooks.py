@@ -75,8 +75,8 @@ def _errors(notebook) -> list[str]:
 def _check_quickstart(notebook, summary: dict, out: Path, small: bool) -> None:
     assert summary["model"] == "vgg19"
     assert summary["test_images"] == (256 if small else 5_000)
-    # Small: 12 steps of a 39-million-parameter network prove only that every cell runs;
-    # full: two epochs of 9,000 images.
+    # Small: 12 steps of a 39-million-parameter network prove only that every cell runs
+    # (test accuracy 0.1055, chance 0.1: no accuracy check); full: two epochs of 9,000 images.
     assert 0 <= summary["test_accuracy"] <= 1
     if not small:
         assert summary["test_accuracy"] > 0.85
@@ -98,6 +98,7 @@ def _check_tour(notebook, summary: dict, out: Path, small: bool) -> None:
     race = summary["race"]
     assert list(race) == ["LeNet-5", "VGG-11", "ResNet-20", "DenseNet-BC-100"]
     for label, row in race.items():
+        # Small: 8 steps, every model at chance (0.098 to 0.125, chance 0.1): no accuracy check.
         assert 0 <= row["test_accuracy"] <= 1 and row["seconds_per_epoch"] > 0, label
     assert race["LeNet-5"]["seconds_per_epoch"] < race["DenseNet-BC-100"]["seconds_per_epoch"]
     if not small:
@@ -119,16 +120,17 @@ def _check_tour(notebook, summary: dict, out: Path, small: bool) -> None:
 
 
 def _check_tuning(notebook, summary: dict, out: Path, small: bool) -> None:
-    trials = 2 if small else 10
+    trials = 3 if small else 10
     assert summary["trials"] == trials
-    assert 0 < summary["best_val_accuracy"] <= 1
-    assert 0 < summary["retrained_test_accuracy"] <= 1
+    # Small: three trials of 16 steps; the first two draws (RMSProp on the paper LeNet-5,
+    # then another paper variant) stay at chance, the third (modern, ReLU, Adam) learns: best
+    # validation 0.487, retrained test 0.393 (seeded; chance 0.1). Full: 0.853 and 0.841.
+    assert summary["best_val_accuracy"] >= (0.35 if small else 0.8)
+    assert summary["retrained_test_accuracy"] >= (0.3 if small else 0.8)
     assert summary["trials_after_resume"] == trials + 1
     assert summary["trials_run_by_resume"] == 1
     table = _output_text(_tagged(notebook, "results"))
     assert len(re.findall(r"^\| \d+ \|", table, flags=re.M)) == trials
-    if not small:
-        assert summary["best_val_accuracy"] > 0.8
     if out is not None:
         project = out / "lenet-fashion_mnist"
         with open(project / "results.csv", newline="") as f:
@@ -147,11 +149,15 @@ def _check_deployment(notebook, summary: dict, out: Path, small: bool) -> None:
     agreement = summary["agreement_with_keras"]
     assert agreement["SavedModel"] == 1.0
     assert agreement["tflite"] >= 0.999 and agreement["tflite_float16"] >= 0.99
-    assert agreement["tflite_int8"] >= 0.9
+    # Top-1 agreement with Keras: small (500 images) 0.974 int8, 0.986 dynamic, the same in
+    # three runs (seeded); committed full run (10,000 images) 0.9929 and 0.9984.
+    assert agreement["tflite_int8"] >= (0.95 if small else 0.98)
+    assert agreement["tflite_dynamic"] >= (0.95 if small else 0.99)
     assert summary["served_agreement_with_savedmodel"] == 1.0
     accuracy = summary["accuracy"]
-    # Small: 2 epochs of 3,000 images; full: 8 epochs of all 54,000.
-    assert accuracy["tflite_int8"] > (0.5 if small else 0.87)
+    # Small: 2 epochs of 3,000 images, 0.702 Keras and 0.704 int8 in three runs (seeded);
+    # full: 8 epochs of all 54,000, 0.8927 and 0.8926. Chance is 0.1.
+    assert min(accuracy.values()) >= (0.6 if small else 0.87)
     assert summary["compared_images"] == (500 if small else 10_000)
     assert _images(notebook) == 1
     if out is not None:
@@ -181,8 +187,9 @@ def _check_transfer_learning(notebook, summary: dict, out: Path, small: bool) ->
     if small:
         # A few dozen steps from a briefly pretrained network: measured 64.4 % pretrained,
         # 30.0 % fine-tuned, 20.0 % from scratch (its batch norms' moving averages have not
-        # caught up: chance).
-        assert summary["pretrain_accuracy"] > 0.45
+        # caught up: chance, five classes), the same in two runs (seeded). Fine-tuned is not
+        # well above chance at this size: only its sign against scratch is checked.
+        assert summary["pretrain_accuracy"] >= 0.55
         assert summary["margin"] >= 0
     else:
         # Committed run: 86.0 % pretrained, 62.5 % fine-tuned, 40.4 % from scratch (+22.1

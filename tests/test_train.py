@@ -139,7 +139,11 @@ def test_auxiliary_heads_train_with_weighted_losses(tmp_path):
     assert {"loss", "logits_loss", "aux1_loss", "aux2_loss", "logits_accuracy"} <= set(row)
     weighted = row["logits_loss"] + 0.3 * (row["aux1_loss"] + row["aux2_loss"])
     assert row["loss"] >= weighted * 0.999  # plus weight decay
-    assert 0 <= result.metrics["test_accuracy"] <= 1
+    # No accuracy check: three steps leave GoogLeNet at chance (test accuracy 0.104 with
+    # seeds 1, 2 and 3; chance 0.1), and 20 steps of its batch-norm variant under Adam
+    # (train accuracy 0.35-0.37, test still at chance) cost 30-40 s more. LeNet-5 above
+    # checks that training learns.
+    assert np.isfinite(result.metrics["test_loss"])
 
 
 def test_grey_images_skip_alexnets_colour_augmentation(tmp_path):

@@ -28,15 +28,21 @@ def _tune_command(directory, *args):
 
 def test_mirrored_strategy_over_two_logical_cpu_devices(tmp_path):
     done = subprocess.run(
+        # Adam on the paper LeNet-5, which learns in 19 steps (batch 16, 300 images); seed 0's
+        # random draw (RMSProp, 5 steps) stays at chance.
         _tune_command(tmp_path, "--max-trials", "1", "--strategy", "mirrored", "--cpu-devices", "2",
-                      "--verbose", "1"),
+                      "--verbose", "1", "--fix", "variant=paper", "--fix", "optimizer=adam",
+                      "--range", "learning_rate=5e-4:2e-3", "--batch-size", "16"),
         env=_env(), capture_output=True, text=True, timeout=TIMEOUT,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "2 replica(s) in sync" in done.stdout
     rows = read_results(tmp_path / "search" / "results.csv")
     assert [r["status"] for r in rows] == ["COMPLETED"]
-    assert 0.0 <= float(rows[0]["val_accuracy"]) <= 1.0
+    # Validation accuracy with this seed (0): 0.447 in five runs of six, 0.387 in one (two
+    # replicas: not bit-reproducible); 0.543 and 0.480 with seeds 1 and 2 (2026-12-06).
+    # Chance is 0.1.
+    assert float(rows[0]["val_accuracy"]) >= 0.25
 
 
 def _free_port() -> int:

@@ -82,11 +82,17 @@ def test_hyperband_respects_max_trials_and_hides_its_bookkeeping(tmp_path):
 
 def test_retrain_and_export_the_best_configuration(tmp_path):
     export_dir = tmp_path / "saved_models" / "lenet_tuned"
-    result = tune("lenet", max_trials=1, directory=tmp_path, retrain_best=True, export_dir=export_dir, **TINY)
+    # Adam on the paper LeNet-5, which learns in 20 steps (batch 16, 320 images); TINY's
+    # random draw (RMSProp, 3 steps) stays at chance.
+    result = tune("lenet", max_trials=1, directory=tmp_path, retrain_best=True, export_dir=export_dir,
+                  fixed={"variant": "paper", "optimizer": "adam"}, ranges={"learning_rate": (5e-4, 2e-3)},
+                  batch_size=16, **{**TINY, "limit": 320})
     assert result.best_model_path == result.project_dir / "best_model.keras"
     model = keras.models.load_model(result.best_model_path)
     assert model.input_shape == (None, 28, 28, 1) and model.output_shape == (None, 10)
-    assert 0.0 <= result.test_metrics["test_accuracy"] <= 1.0
+    # Retrained test accuracy 0.619 with this seed (0; run to run the same), 0.450 and 0.475
+    # with seeds 1 and 2 (2026-12-06); chance is 0.1.
+    assert result.test_metrics["test_accuracy"] >= 0.3
     metrics = json.loads((result.project_dir / "best_model_metrics.json").read_text())
     assert metrics == result.test_metrics
     # The export is TF Serving's layout: a numbered version folder with the SavedModel.
