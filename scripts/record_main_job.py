@@ -27,11 +27,13 @@ def main(argv: list[str] | None = None) -> int:
     run_dir, started, load_before = Path(argv[0]), float(argv[1]), float(argv[2])
     tflite = argv[3] if len(argv) > 3 else "saved_models/lenet5.tflite"
     wall = time.time() - started
+    from keras_cnns.console import quiet_console
     from keras_cnns.export.predict import predict_dataset
 
     metrics = json.loads((run_dir / "metrics.json").read_text())
     config = json.loads((run_dir / "config.json").read_text())
-    rows = predict_dataset(tflite, "fashion_mnist", split="test", count=8)
+    with quiet_console():  # as `keras-cnns predict`: no LiteRT start-up lines
+        rows = predict_dataset(tflite, "fashion_mnist", split="test", count=8)
     record = {
         "by": "bash scripts/main.sh",
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
