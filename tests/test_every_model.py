@@ -1,12 +1,14 @@
 """Checks every registered model goes through: build at its minimum size, save/load in
-safe mode and export (SavedModel, TFLite), the declared minimum input size, and one
-training step under JAX."""
+safe mode and export (SavedModel, TFLite), the same outputs and one training step under
+PyTorch, the declared minimum input size, and one training step under JAX."""
 
 import json
 import os
 import re
+import select
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import keras
@@ -17,29 +19,193 @@ import tensorflow as tf
 import keras_cnns
 from test_batch_norm import assert_fused_batch_norm
 from conftest import small_input_shape
+from keras_cnns.layers.heads import CLASSIFIER
 
 MODELS = keras_cnns.list_models()
 
 
+# The PyTorch backend's classifier inputs and logits may differ from TensorFlow's by this
+# fraction of their largest |value|. Both compute in float32 (unit roundoff 6e-8), but
+# their convolution kernels (oneDNN, PyTorch's) sum in different orders, and the rounding
+# differences add up over the layers: measured over all the models (three runs, each
+# with new random weights, and six more weight draws of the deep ResNets), at most 5.1e-6
+# (ResNet-152 v2's logits; the deep pre-activation ResNets come highest, LeNet-5 at most
+# 9e-8). The weights are new in each run: hence a tolerance of 4x that. A wrong model
+# fails it: the first convolution's kernel 0.1 % off moves the logits by 1e-3 of their
+# scale in every model but LeNet-5 (5e-5 to 1.1e-4: its scaled tanh and Euclidean RBF
+# absorb part of it), which torch_backend_check.py measures for each model.
+TORCH_TOLERANCE = 2e-5
+
+
+def vary_unit_weights(model, rng) -> None:
+    """Give the weights that start at one (batch-norm gamma and moving variance, LeNet-5's
+    subsampling coefficients) random values in [0.9, 1.1], so that batch normalization in
+    inference mode is not the identity: a backend that ignored the moving statistics or
+    gamma would not give TensorFlow's outputs, and the exports fold non-trivial
+    statistics. The weights that start at zero (biases, beta, moving mean) stay there:
+    random offsets would bury the signal of the input in the plain networks, whose
+    activations shrink layer after layer at Glorot initialization (VGG-19's logits are
+    about 1e-4 of its input), and the comparison would no longer see an error in the
+    first layers (see torch_backend_check.py's perturbation)."""
+    weights = model.get_weights()
+    for i, w in enumerate(weights):
+        if w.dtype == np.float32 and w.size and np.all(w == 1):
+            weights[i] = rng.uniform(0.9, 1.1, size=w.shape).astype("float32")
+    model.set_weights(weights)
+
+
+def outputs_and_tf_side_for_torch(model, x, folder: Path) -> np.ndarray:
+    """The model's outputs for `x` in inference mode; also writes `{name}.npz` in `folder`
+    for tests/torch_backend_check.py: `x`, the classifier's input (`features`) and the
+    `logits` (the classifier before its softmax). One eager call computes both, through a
+    view of the same graph with a second output (no more than `model(x)` costs)."""
+    classifier = model.get_layer(CLASSIFIER)
+    view = keras.Model(model.input, [model.outputs[0], classifier.input])
+    outputs, features = (keras.ops.convert_to_numpy(t) for t in view(x, training=False))
+    if isinstance(classifier, keras.layers.Dense):
+        kernel, bias = (keras.ops.convert_to_numpy(w).astype("float64") for w in classifier.weights)
+        logits = features.astype("float64") @ kernel + bias
+    else:  # LeNet-5's `predictions` is only the activation of its RBF layer's outputs
+        logits = features
+    np.savez(folder / f"{model.name}.npz", x=x, features=features, logits=logits)
+    return outputs
+
+
+class TorchBackend:
+    """tests/torch_backend_check.py --serve, with KERAS_BACKEND=torch: one process per test
+    worker takes the models one after the other (importing Keras under PyTorch costs
+    about 7 s a process), and a fresh one is started when the last one has exited (idle,
+    holding much memory, or after an error). `submit` hands it a model (whose `.keras`
+    and `.npz` files are in `folder`) and returns at once; `report` waits for its
+    report. A test that fails between the two stops the process, so that no report is
+    left for the next model to read."""
+
+    SCRIPT = Path(__file__).with_name("torch_backend_check.py")
+
+    def __init__(self):
+        self.process = None
+        self.stderr = None
+        self.request = None
+
+    def start(self) -> None:
+        self.stop()
+        self.stderr = tempfile.TemporaryFile("w+")
+        self.process = subprocess.Popen(
+            [sys.executable, str(self.SCRIPT), "--serve"],
+            env=dict(os.environ, KERAS_BACKEND="torch"), text=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
+        )
+
+    def _send(self) -> None:
+        self.process.stdin.write(self.request)
+        self.process.stdin.flush()
+
+    def _read(self, timeout: float) -> str | None:
+        """The next line ("" if the process has exited), None after `timeout` seconds."""
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        return self.process.stdout.readline() if ready else None
+
+    def submit(self, name: str, folder: Path) -> None:
+        self.request = f"{name} {folder}\n"
+        if self.process is None or self.process.poll() is not None:
+            self.start()
+        try:
+            self._send()
+        except BrokenPipeError:  # it has just left, idle
+            self.start()
+            self._send()
+
+    def report(self, timeout: float = 1800) -> dict:
+        line = self._read(timeout)
+        if line == "" and self.process.wait() == 0:  # it left, idle, before reading the request
+            self.start()
+            self._send()
+            line = self._read(timeout)
+        if not line:
+            self.process.kill()
+            self.process.wait()
+            self.stderr.seek(0)
+            raise AssertionError(f"no report from the PyTorch process:\n{self.stderr.read()[-4000:]}")
+        report = json.loads(line)
+        if "error" in report:  # the process exits after an error: the next model starts another
+            self.stop()
+        return report
+
+    def stop(self) -> None:
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.kill()
+            self.process.wait()
+            self.stderr.close()
+        self.process = None
+
+
+@pytest.fixture(scope="session")
+def torch_backend():
+    backend = TorchBackend()
+    backend.start()  # its imports run while the first model is built
+    yield backend
+    backend.stop()
+
+
+def check_torch_report(name: str, report: dict) -> None:
+    print(json.dumps(report))  # differences, seconds and memory (shown with -s or -rP)
+    assert report["name"] == name
+    assert "error" not in report, report.get("error")
+    assert report["backend"] == "torch"
+    for output in ("features", "logits"):
+        difference, scale = report[output]["difference"], report[output]["scale"]
+        assert scale > 0, (name, output)
+        assert difference <= TORCH_TOLERANCE * scale, (name, output, difference, scale)
+    # The tolerance tells a wrong model: the first convolution's kernel 0.1 % off fails it.
+    perturbed = report["perturbed"]["logits_difference"]
+    assert perturbed > TORCH_TOLERANCE * report["logits"]["scale"], (name, report["perturbed"])
+    assert np.isfinite(report["loss"]), name
+    assert report["changed"], f"{name}: a training step under PyTorch left the weights unchanged"
+
+
 @pytest.mark.parametrize("name", MODELS)
-def test_saves_loads_and_exports(name, tmp_path, rng):
+def test_saves_loads_and_exports(name, tmp_path, rng, torch_backend):
     """Every model (LRN, the C3 table, inception concatenations, dense blocks, stochastic
     depth...) round-trips through a `.keras` file in safe mode, exports to a TF Serving
     SavedModel and converts to TFLite with built-in operators only (no Flex ops); all
     three give the Keras model's outputs. One build per model serves the three checks
     (building the deepest models is a large part of their cost), and the TFLite file is
-    converted from the SavedModel just written, so each model is traced and saved once."""
-    from keras_cnns import export
+    converted from the SavedModel just written, so each model is traced and saved once.
 
+    The same build serves the PyTorch backend's check (tests/torch_backend_check.py,
+    handed to the test worker's PyTorch process as soon as the `.keras` file is written,
+    and run beside the exports): built under PyTorch with `classifier_activation=None`
+    and given this model's weights (the `.keras` file's), it gives the classifier inputs
+    and the logits that TensorFlow gives, within TORCH_TOLERANCE of their largest |value|,
+    and takes a training step. Logits, not probabilities: with 7 classes and random
+    weights the softmax outputs are all near 1/7, and would hide an error."""
     shape = small_input_shape(name)
     model = keras_cnns.get_model(name, num_classes=7, input_shape=shape)
     x = rng.uniform(0, 1, size=(2, *shape)).astype("float32")
+    vary_unit_weights(model, rng)
     # Called eagerly, not through predict(): tracing the deepest models takes minutes,
     # and the export below traces each model once anyway.
-    expected = keras.ops.convert_to_numpy(model(x, training=False))
+    expected = outputs_and_tf_side_for_torch(model, x, tmp_path)
 
     path = tmp_path / f"{name}.keras"
     model.save(path)
+    torch_backend.submit(name, tmp_path)  # it runs beside the exports
+    try:
+        check_exports(model, name, path, x, expected, tmp_path)
+        report = torch_backend.report()
+    except BaseException:
+        torch_backend.stop()  # its report would be read by the next model's test
+        raise
+    check_torch_report(name, report)
+
+
+def check_exports(model, name: str, path: Path, x, expected, tmp_path: Path) -> None:
+    """test_saves_loads_and_exports' checks of the `.keras` file at `path`, the SavedModel
+    and the TFLite file."""
+    from keras_cnns import export
+
+    shape = small_input_shape(name)
     restored = keras.saving.load_model(path, safe_mode=True)
     assert [layer.name for layer in restored.layers] == [layer.name for layer in model.layers]
     assert restored.count_params() == model.count_params()
