@@ -260,6 +260,7 @@ def speed_claims(s: Sources) -> Iterator[Claim]:
         ", ".join(f"{name} {times(apps[name]['ratio'])}" for name in apps) + ".",
         BENCH + " throughput (keras_applications)",
     )
+    yield Claim(f"RESULTS.md; run of {_when(b['optimizations'])}):", BENCH + " optimizations")
     yield Claim(f"ResNet-20 {times(optimizations['onednn']['resnet20']['speedup'], 1)};", BENCH + " optimizations")
     yield Claim(
         f"ResNet-20 {times(speedup('fused_batch_norm', 'resnet20'))}, DenseNet-BC-100 "
@@ -273,6 +274,7 @@ def speed_claims(s: Sources) -> Iterator[Claim]:
     )
     inference = b["inference"]["data"]
     lenet, resnet = inference["lenet5"]["formats"], inference["resnet20"]["formats"]
+    yield Claim(f"batch 1; run of {_when(b['inference'])}):", BENCH + " inference")
     yield Claim(
         f"LeNet-5 {lenet['tflite_float32']['latency_ms']['1']:.3f} ms float32, ResNet-20 "
         f"{resnet['tflite_float32']['latency_ms']['1']:.2f} ms float32 and "
@@ -282,6 +284,13 @@ def speed_claims(s: Sources) -> Iterator[Claim]:
         BENCH + " inference",
     )
     lenet_time, resnet_time = b["time_to_accuracy"]["data"], b["time_to_accuracy_resnet20"]["data"]
+    runs = [b["time_to_accuracy"], b["time_to_accuracy_resnet20"]]
+    dates = sorted({run["date"][:10] for run in runs})
+    loads = [x for run in runs for x in (run["load_before"], run["load_after"])]
+    yield Claim(
+        f"(runs of {' and '.join(dates)}, load average {min(loads):.1f} to {max(loads):.1f}):",
+        BENCH + " time_to_accuracy",
+    )
     yield Claim(
         f"LeNet-5 (modern) reaches {percent(lenet_time['target'], 0)} in "
         f"{lenet_time['train_seconds_to_target']:.0f} s and ResNet-20 reaches "
