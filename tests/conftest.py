@@ -32,6 +32,18 @@ def _free_what_each_module_built():
     import keras
 
     keras.backend.clear_session(free_memory=True)
+    _return_freed_heap_to_the_system()
+
+
+def _return_freed_heap_to_the_system() -> None:
+    """glibc keeps freed heap pages in the process; malloc_trim hands them back (measured:
+    0.25-0.5 GB after each heavy export check). Nothing to do on other C libraries."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 @pytest.fixture
