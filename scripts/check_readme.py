@@ -550,7 +550,7 @@ def check(readme: Path = README, root: Path = ROOT) -> list[str]:
         try:
             rendered = list(claims(sources))
         except (FileNotFoundError, KeyError, ValueError) as err:
-            problems.append(f"{claims.__name__}: {err}")
+            problems.append(f"{claims.__name__}: {type(err).__name__}: {err}")
             continue
         for claim in rendered:
             passage = normalize(claim.text)
