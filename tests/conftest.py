@@ -1,5 +1,6 @@
 """Shared test set-up: quiet TensorFlow, CPU only, small inputs."""
 
+import gc
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -18,6 +19,23 @@ def small_input_shape(name: str) -> tuple[int, int, int]:
     return (size, size, spec.default_input_shape[-1])
 
 
+# XLA settings for a process that compiles a training step to run it once or twice: what
+# counts there is the compile time, which the optimizations cost more than they save.
+# Measured on DenseNet-40's JAX check (2026-12-06, idle machine): 36 s of CPU at the
+# default backend optimization level with its expensive LLVM passes off, 21 s with XLA's
+# new CPU fusion emitters off too (and 1.4 GB peak memory instead of 2.0; the same
+# loss to the last bit); DenseNet-264 134 s and 7.8 GB.
+ONE_STEP_XLA_FLAGS = (
+    "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true "
+    "--xla_cpu_use_fusion_emitters=false"
+)
+
+
+def jax_environment(**extra: str) -> dict[str, str]:
+    """The environment of a subprocess that runs Keras on JAX's CPU backend for a step or two."""
+    return dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", XLA_FLAGS=ONE_STEP_XLA_FLAGS, **extra)
+
+
 def count(weights) -> int:
     """Number of scalars in a list of Keras variables."""
     return int(sum(np.prod(w.shape) for w in weights))
@@ -33,6 +51,49 @@ def _free_what_each_module_built():
 
     keras.backend.clear_session(free_memory=True)
     _return_freed_heap_to_the_system()
+    _memory.baseline = _resident_gb()
+
+
+class _memory:
+    #: The worker's resident memory after its last clean-up, in GB.
+    baseline = 0.0
+    #: Clean up after a test that left the worker this much above the baseline (GB).
+    growth = 0.25
+
+
+def _resident_gb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1e6
+    return 0.0
+
+
+def pytest_collection_finish(session):
+    """What the imports made lives as long as the worker: out of the collector's way
+    (gc.freeze), so that a collection after a test scans what the tests made, not the
+    half-million objects of TensorFlow, PyTorch and JAX (0.24 s a collection, 0.02 s
+    frozen)."""
+    gc.collect()
+    gc.freeze()
+    _memory.baseline = _resident_gb()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """After each test and its own fixtures, the models it built are collected at once:
+    Keras models hold reference cycles, which would otherwise wait for Python's cyclic
+    collector, and the next test's models would take new memory beside them. When the
+    worker is then `_memory.growth` GB above its last clean-up, glibc's freed heap is
+    handed back too. Measured over test_vgg.py, whose tests each build two or three
+    133-144-million-parameter models: the worker grew from 2.98 to 6.49 GB without
+    this, and stayed at 3.10 GB with it. Module-scoped fixtures' models stay until their
+    module ends (`_free_what_each_module_built`)."""
+    yield
+    gc.collect()
+    if _resident_gb() > _memory.baseline + _memory.growth:
+        _return_freed_heap_to_the_system()
+        _memory.baseline = _resident_gb()
 
 
 def _return_freed_heap_to_the_system() -> None:

@@ -1,29 +1,41 @@
-"""Build the registered models named by argv[1] (a model or a family name) at a small input under the
-current Keras backend and take one SGD step; print a JSON report on the last line. Run by
-test_every_model.py with KERAS_BACKEND=jax."""
+"""Build registered models at a small input under the current Keras backend and take one SGD
+step, compiled with XLA; print a JSON report line for each. Run by test_every_model.py in
+a process with KERAS_BACKEND=jax and XLA_FLAGS=ONE_STEP_XLA_FLAGS (conftest.py):
+
+    jax_backend_check.py NAME|FAMILY   # one model, or every model of a family
+    jax_backend_check.py --serve       # a model's name per line on stdin, a report line each
+
+As for the PyTorch check, the test runs one `--serve` process per test worker (importing
+Keras under JAX costs 3 to 4 s a process, a third of the check of the small models); it
+exits after a model that left it holding more than RESTART_ABOVE_MB (the XLA compile of
+DenseNet-264's step peaks near 8 GB), or IDLE_EXIT_S seconds without a model."""
 
 import json
 import sys
+import time
 
 import keras
 import numpy as np
 
 import keras_cnns
+from check_server import memory_mb, serve
 from conftest import small_input_shape
 
-report = {"backend": keras.backend.backend(), "models": {}}
-rng = np.random.default_rng(0)
-wanted = sys.argv[1]
-names = keras_cnns.list_models(wanted) if wanted in keras_cnns.list_families() else [wanted]
-for name in names:
+RESTART_ABOVE_MB = 1500
+IDLE_EXIT_S = 300
+
+
+def check(name: str) -> dict:
+    start = time.perf_counter()
     keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
     shape = small_input_shape(name)
     model = keras_cnns.get_model(name, num_classes=3, input_shape=shape)
     # One step, compiled with XLA. Op by op, JAX compiles every primitive for each new
     # shape, which made the step cost more than XLA's compile of the whole graph for
     # every model (GoogLeNet 38 s op by op against 15 s, DenseNet-121 192 s against
-    # 53 s). test_every_model.py lowers XLA's backend optimization level: the step
-    # runs once, so its compile time is what counts (ResNet-1202 44 s and 1.8 GB).
+    # 53 s). ONE_STEP_XLA_FLAGS make the compile cheaper: the step runs once, so its
+    # compile time is what counts.
     model.compile(
         optimizer=keras.optimizers.SGD(0.01), loss="sparse_categorical_crossentropy", jit_compile=True
     )
@@ -32,7 +44,22 @@ for name in names:
     before = [np.array(w) for w in model.trainable_weights]
     loss = model.train_on_batch(x, y)
     after = [np.array(w) for w in model.trainable_weights]
-    changed = any(not np.array_equal(b, a) for b, a in zip(before, after))
-    report["models"][name] = {"loss": float(np.asarray(loss).ravel()[0]), "changed": changed}
-    keras.backend.clear_session()
-print(json.dumps(report))
+    return {
+        "backend": keras.backend.backend(),
+        "name": name,
+        "loss": float(np.asarray(loss).ravel()[0]),
+        "changed": any(not np.array_equal(b, a) for b, a in zip(before, after)),
+        "seconds": round(time.perf_counter() - start, 2),
+        "peak_memory_mb": memory_mb("VmHWM"),
+    }
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--serve"]:
+        serve(check, restart_above_mb=RESTART_ABOVE_MB, idle_exit_s=IDLE_EXIT_S)
+    else:
+        wanted = sys.argv[1]
+        families = keras_cnns.list_families()
+        for name in keras_cnns.list_models(wanted) if wanted in families else [wanted]:
+            print(json.dumps(check(name)), flush=True)
+            keras.backend.clear_session()

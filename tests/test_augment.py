@@ -2,7 +2,6 @@
 Inception's random-resized crop; statistics, serialization, the JAX backend."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 
 from keras_cnns.data import PCAColorAugmentation, RandomPadCrop, RandomResizedCrop
 from keras_cnns.data.augment import IMAGENET_EIGENVALUES, IMAGENET_EIGENVECTORS
+from conftest import jax_environment
 
 
 # ---------------------------------------------------------------- PCA colour
@@ -161,7 +161,7 @@ print(json.dumps(report))
 
 
 def test_layers_and_pipeline_run_under_the_jax_backend():
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3")
+    env = jax_environment(TF_CPP_MIN_LOG_LEVEL="3")
     out = subprocess.run(
         [sys.executable, "-c", JAX_SCRIPT], env=env, capture_output=True, text=True,
         cwd=Path(__file__).parents[1], timeout=300,

@@ -5,10 +5,6 @@ PyTorch, the declared minimum input size, and one training step under JAX."""
 import json
 import os
 import re
-import select
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import keras
@@ -18,10 +14,12 @@ import tensorflow as tf
 
 import keras_cnns
 from test_batch_norm import assert_fused_batch_norm
-from conftest import small_input_shape
+from check_server import CheckProcess
+from conftest import jax_environment, small_input_shape
 from keras_cnns.layers.heads import CLASSIFIER
 
 MODELS = keras_cnns.list_models()
+HERE = Path(__file__).parent
 
 
 # The PyTorch backend's classifier inputs and logits may differ from TensorFlow's by this
@@ -71,79 +69,19 @@ def outputs_and_tf_side_for_torch(model, x, folder: Path) -> np.ndarray:
     return outputs
 
 
-class TorchBackend:
-    """tests/torch_backend_check.py --serve, with KERAS_BACKEND=torch: one process per test
-    worker takes the models one after the other (importing Keras under PyTorch costs
-    about 7 s a process), and a fresh one is started when the last one has exited (idle,
-    holding much memory, or after an error). `submit` hands it a model (whose `.keras`
-    and `.npz` files are in `folder`) and returns at once; `report` waits for its
-    report. A test that fails between the two stops the process, so that no report is
-    left for the next model to read."""
-
-    SCRIPT = Path(__file__).with_name("torch_backend_check.py")
-
-    def __init__(self):
-        self.process = None
-        self.stderr = None
-        self.request = None
-
-    def start(self) -> None:
-        self.stop()
-        self.stderr = tempfile.TemporaryFile("w+")
-        self.process = subprocess.Popen(
-            [sys.executable, str(self.SCRIPT), "--serve"],
-            env=dict(os.environ, KERAS_BACKEND="torch"), text=True,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
-        )
-
-    def _send(self) -> None:
-        self.process.stdin.write(self.request)
-        self.process.stdin.flush()
-
-    def _read(self, timeout: float) -> str | None:
-        """The next line ("" if the process has exited), None after `timeout` seconds."""
-        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
-        return self.process.stdout.readline() if ready else None
-
-    def submit(self, name: str, folder: Path) -> None:
-        self.request = f"{name} {folder}\n"
-        if self.process is None or self.process.poll() is not None:
-            self.start()
-        try:
-            self._send()
-        except BrokenPipeError:  # it has just left, idle
-            self.start()
-            self._send()
-
-    def report(self, timeout: float = 1800) -> dict:
-        line = self._read(timeout)
-        if line == "" and self.process.wait() == 0:  # it left, idle, before reading the request
-            self.start()
-            self._send()
-            line = self._read(timeout)
-        if not line:
-            self.process.kill()
-            self.process.wait()
-            self.stderr.seek(0)
-            raise AssertionError(f"no report from the PyTorch process:\n{self.stderr.read()[-4000:]}")
-        report = json.loads(line)
-        if "error" in report:  # the process exits after an error: the next model starts another
-            self.stop()
-        return report
-
-    def stop(self) -> None:
-        if self.process is not None:
-            if self.process.poll() is None:
-                self.process.kill()
-            self.process.wait()
-            self.stderr.close()
-        self.process = None
+@pytest.fixture(scope="session")
+def torch_backend():
+    """tests/torch_backend_check.py --serve with KERAS_BACKEND=torch, for this test worker."""
+    backend = CheckProcess(HERE / "torch_backend_check.py", dict(os.environ, KERAS_BACKEND="torch"))
+    backend.start()  # its imports run while the first model is built
+    yield backend
+    backend.stop()
 
 
 @pytest.fixture(scope="session")
-def torch_backend():
-    backend = TorchBackend()
-    backend.start()  # its imports run while the first model is built
+def jax_backend():
+    """tests/jax_backend_check.py --serve with KERAS_BACKEND=jax, for this test worker."""
+    backend = CheckProcess(HERE / "jax_backend_check.py", jax_environment())
     yield backend
     backend.stop()
 
@@ -268,21 +206,15 @@ def test_default_input_shape_builds(name):
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_every_model_trains_one_step_under_jax(name):
-    """Runs tests/jax_backend_check.py in a fresh process with KERAS_BACKEND=jax, one
-    model per process so that the deep DenseNets spread over the test workers and none
-    holds the memory of the others."""
-    script = Path(__file__).with_name("jax_backend_check.py")
-    # A one-step check: XLA's LLVM optimizations would cost more compile time than they save.
-    xla_flags = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", XLA_FLAGS=xla_flags)
-    result = subprocess.run(
-        [sys.executable, str(script), name], env=env, capture_output=True, text=True, timeout=2400
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+def test_every_model_trains_one_step_under_jax(name, jax_backend):
+    """tests/jax_backend_check.py builds the model under JAX and takes one SGD step,
+    compiled with XLA, in the test worker's JAX process (which leaves after the models
+    whose compile left it holding much memory, the deep DenseNets, so that none holds the
+    memory of the others)."""
+    report = jax_backend.check(name)
+    print(json.dumps(report))  # seconds and memory (shown with -s or -rP)
+    assert "error" not in report, report.get("error")
     assert report["backend"] == "jax"
-    assert list(report["models"]) == [name]
-    outcome = report["models"][name]
-    assert np.isfinite(outcome["loss"]), name
-    assert outcome["changed"], f"{name}: a training step left the weights unchanged"
+    assert report["name"] == name
+    assert np.isfinite(report["loss"]), name
+    assert report["changed"], f"{name}: a training step left the weights unchanged"

@@ -3,7 +3,6 @@ same parameters, outputs, gradients and batch-norm statistics; it survives savin
 under JAX. (Its memory and time are measured by `python -m benchmarks.memory`.)"""
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -16,6 +15,7 @@ import tensorflow as tf
 import keras_cnns
 from keras_cnns.layers import DenseBlock
 from keras_cnns.models.densenet import densenet_cifar
+from conftest import jax_environment
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +144,7 @@ JAX_SCRIPT = textwrap.dedent(
 
 
 def test_memory_efficient_densenet_and_stochastic_depth_under_jax():
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    env = jax_environment()
     result = subprocess.run(
         [sys.executable, "-c", JAX_SCRIPT], env=env, capture_output=True, text=True, timeout=600
     )

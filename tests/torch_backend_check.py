@@ -27,13 +27,10 @@ then the logits' largest difference after the first convolution's kernel is scal
 1.001 (a 0.1 % error), which the test requires to fail the tolerance the unperturbed
 model meets. Then one SGD train_on_batch step: its loss and whether the weights changed."""
 
-import gc
 import json
 import os
-import select
 import sys
 import time
-import traceback
 import zipfile
 
 start = time.perf_counter()
@@ -49,6 +46,7 @@ import torch  # noqa: E402
 torch.set_num_threads(1)
 
 import keras_cnns  # noqa: E402
+from check_server import memory_mb, serve  # noqa: E402
 from conftest import small_input_shape  # noqa: E402
 from keras_cnns.layers.heads import CLASSIFIER  # noqa: E402
 
@@ -65,17 +63,6 @@ def features_and_logits(view, x):
     with torch.no_grad():
         logits, features = view(x, training=False)
     return keras.ops.convert_to_numpy(features), keras.ops.convert_to_numpy(logits)
-
-
-def memory_mb(field: str) -> int:
-    """This process's resident memory, now (VmRSS) or at its peak (VmHWM). Not getrusage's
-    ru_maxrss: Linux keeps that across exec, so it would count the memory of the test
-    process that forked this one."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1]) // 1024
-    return -1
 
 
 def largest_difference(a, b) -> float:
@@ -147,33 +134,8 @@ def check(name: str, folder: str) -> dict:
     return report
 
 
-def serve() -> None:
-    """Checks the models named on stdin, one "NAME FOLDER" line each, and writes a report
-    line for each ({"name": NAME, "error": traceback} if the check raised, after which
-    the process exits with status 1). Exits (status 0) at the end of stdin, after
-    IDLE_EXIT_S seconds without a request, or after a report if it holds more than
-    RESTART_ABOVE_MB of memory."""
-    while True:
-        ready, _, _ = select.select([sys.stdin], [], [], IDLE_EXIT_S)
-        line = sys.stdin.readline() if ready else ""
-        if not line:
-            return
-        name, folder = line.rstrip("\n").split(" ", 1)
-        try:
-            report = check(name, folder)
-        except Exception:
-            print(json.dumps({"name": name, "error": traceback.format_exc()}), flush=True)
-            sys.exit(1)
-        keras.backend.clear_session()
-        gc.collect()
-        report["memory_after_mb"] = memory_mb("VmRSS")
-        print(json.dumps(report), flush=True)
-        if report["memory_after_mb"] > RESTART_ABOVE_MB:
-            return
-
-
 if __name__ == "__main__":
     if sys.argv[1:] == ["--serve"]:
-        serve()
+        serve(check, restart_above_mb=RESTART_ABOVE_MB, idle_exit_s=IDLE_EXIT_S)
     else:
         print(json.dumps(check(*sys.argv[1:3])))
