@@ -75,11 +75,10 @@ def _errors(notebook) -> list[str]:
 def _check_quickstart(notebook, summary: dict, out: Path, small: bool) -> None:
     assert summary["model"] == "vgg19"
     assert summary["test_images"] == (256 if small else 5_000)
-    # Small: 12 steps of a 39-million-parameter network prove only that every cell runs
-    # (test accuracy 0.1055, chance 0.1: no accuracy check); full: two epochs of 9,000 images.
-    assert 0 <= summary["test_accuracy"] <= 1
-    if not small:
-        assert summary["test_accuracy"] > 0.85
+    # Small: 12 steps, batch-norm momentum 0.5: test accuracy 0.4258 in two runs (seeded;
+    # 0.1055 at momentum 0.9, whose moving averages had not caught up; chance 0.1).
+    # Full: two epochs of 9,000 images.
+    assert summary["test_accuracy"] >= (0.3 if small else 0.85)
     assert _images(notebook) == 1  # the grid of test images
     if out is not None:
         assert (out / "vgg19_fashion_mnist.weights.h5").stat().st_size > 150e6  # 39 M float32 weights
@@ -98,10 +97,17 @@ def _check_tour(notebook, summary: dict, out: Path, small: bool) -> None:
     race = summary["race"]
     assert list(race) == ["LeNet-5", "VGG-11", "ResNet-20", "DenseNet-BC-100"]
     for label, row in race.items():
-        # Small: 8 steps, every model at chance (0.098 to 0.125, chance 0.1): no accuracy check.
         assert 0 <= row["test_accuracy"] <= 1 and row["seconds_per_epoch"] > 0, label
     assert race["LeNet-5"]["seconds_per_epoch"] < race["DenseNet-BC-100"]["seconds_per_epoch"]
-    if not small:
+    if small:
+        # 16 steps, batch-norm momentum 0.9, the same in two runs (seeded; chance 0.1):
+        # LeNet-5 0.3203, ResNet-20 0.3477, DenseNet-BC-100 0.4434 (at Keras' default
+        # momentum, 0.131 and 0.162 after 32 steps: moving averages not caught up). VGG-11,
+        # no batch norm, at 3e-4: 0.1094, it needs more steps than a small run has.
+        assert race["LeNet-5"]["test_accuracy"] >= 0.25
+        assert race["ResNet-20"]["test_accuracy"] >= 0.25
+        assert race["DenseNet-BC-100"]["test_accuracy"] >= 0.3
+    else:
         assert race["LeNet-5"]["test_accuracy"] > 0.75
         assert race["ResNet-20"]["test_accuracy"] > 0.6
     race_table = _output_text(_tagged(notebook, "race"))

@@ -61,6 +61,8 @@ def test_recipe_lookup_by_model():
         (dict(batch_size=0), ValueError, "batch_size"),
         (dict(label_smoothing=1.0), ValueError, "label_smoothing"),
         (dict(lr_boundaries=(0.5,)), ValueError, "one more value"),
+        (dict(batch_norm_momentum=1.0), ValueError, r"`batch_norm_momentum` must be in \[0, 1\) or None"),
+        (dict(batch_norm_momentum="0.9"), TypeError, "batch_norm_momentum"),
     ],
 )
 def test_bad_recipe_fields(overrides, error, match):
@@ -144,3 +146,25 @@ def test_label_smoothing_target_formula():
     smoothed = (1 - 0.1) * onehot + 0.1 / 3
     assert float(loss(onehot, probs)) == pytest.approx(float(-(smoothed * np.log(probs)).sum()), rel=1e-5)
     assert isinstance(make_loss(Recipe(name="t")), keras.losses.SparseCategoricalCrossentropy)
+
+
+def test_batch_norm_momentum_reaches_every_batch_norm(rng):
+    """`batch_norm_momentum` is given to every batch norm, those inside Inception v2's
+    blocks too, and a training step moves the moving mean by (1 - momentum) of the batch's
+    mean: the first batch norm's moving mean starts at 0 and ends at 0.5 x the mean of its
+    input (the convolution before it, computed before the step changes its kernel)."""
+    model = keras_cnns.get_model("inception_v2", num_classes=3, input_shape=(32, 32, 3))
+    norms = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
+    nested = [n for n in norms if n not in model.layers]
+    assert nested and {n.momentum for n in norms} == {0.99}
+    recipe = get_recipe("inception_v2", optimizer="sgd", learning_rate=0.01, batch_norm_momentum=0.5)
+    compile_for_recipe(model, recipe, steps_per_epoch=1)
+    assert {n.momentum for n in norms} == {0.5}
+
+    first = norms[0]
+    before_bn = keras.Model(model.input, first.input)
+    x = rng.uniform(0, 1, size=(4, 32, 32, 3)).astype("float32")
+    batch_mean = keras.ops.convert_to_numpy(before_bn(x, training=True)).mean(axis=(0, 1, 2))
+    model.train_on_batch(x, keras.utils.to_categorical([0, 1, 2, 0], 3))  # label smoothing: one-hot
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(first.moving_mean), 0.5 * batch_mean,
+                               rtol=1e-4, atol=1e-6)

@@ -129,21 +129,22 @@ def test_top_level_train_is_the_training_api():
 
 def test_auxiliary_heads_train_with_weighted_losses(tmp_path):
     # GoogLeNet with aux heads needs 65x65: Fashion-MNIST's 28x28 is resized in the model.
+    # Its batch-norm variant under Adam learns in 30 steps; batch-norm momentum 0.5 lets the
+    # moving averages follow them (at Keras' default the test accuracy stayed at chance).
     result = train(
-        "googlenet", "fashion_mnist", runs_dir=tmp_path, epochs=1, batch_size=16, limit=48,
-        seed=1, verbose=0, model_options={"aux_logits": True},
+        "googlenet", "fashion_mnist", runs_dir=tmp_path, epochs=1, batch_size=16, limit=480,
+        seed=1, verbose=0, model_options={"aux_logits": True, "batch_norm": True},
+        recipe_overrides=dict(optimizer="adam", learning_rate=1e-3, momentum=0.0, weight_decay=0.0,
+                              augmentation=(), batch_norm_momentum=0.5),
     )
     config = json.loads((result.run_dir / "config.json").read_text())
     assert config["fit_input"] == "resize"
     row = result.history[0]
     assert {"loss", "logits_loss", "aux1_loss", "aux2_loss", "logits_accuracy"} <= set(row)
     weighted = row["logits_loss"] + 0.3 * (row["aux1_loss"] + row["aux2_loss"])
-    assert row["loss"] >= weighted * 0.999  # plus weight decay
-    # No accuracy check: three steps leave GoogLeNet at chance (test accuracy 0.104 with
-    # seeds 1, 2 and 3; chance 0.1), and 20 steps of its batch-norm variant under Adam
-    # (train accuracy 0.35-0.37, test still at chance) cost 30-40 s more. LeNet-5 above
-    # checks that training learns.
-    assert np.isfinite(result.metrics["test_loss"])
+    assert row["loss"] == pytest.approx(weighted, rel=1e-5)  # no weight decay here
+    # Measured (seed 1): test accuracy 0.548, validation 0.554; chance 0.1.
+    assert result.metrics["test_accuracy"] >= 0.35
 
 
 def test_grey_images_skip_alexnets_colour_augmentation(tmp_path):

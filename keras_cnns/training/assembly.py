@@ -27,6 +27,7 @@ import keras
 import tensorflow as tf
 
 from keras_cnns.data import DataSplit, build_pipeline
+from keras_cnns.keras_internals import sublayers
 from keras_cnns.models import auxiliary, get_model
 from keras_cnns.models.common import InputTooSmallError
 from keras_cnns.training.optim import apply_weight_decay, make_loss, make_optimizer
@@ -38,6 +39,7 @@ __all__ = [
     "build_for_data",
     "choose_fit_input",
     "compile_for_recipe",
+    "set_batch_norm_momentum",
     "make_dataset",
     "with_targets",
 ]
@@ -77,8 +79,11 @@ def accuracy_name(model: keras.Model) -> str:
 def compile_for_recipe(model: keras.Model, recipe: Recipe, steps_per_epoch: int) -> keras.Model:
     """Compile `model` as `recipe` trains: its optimizer and learning-rate schedule (over
     `steps_per_epoch`), its loss and weight decay; auxiliary heads get the same loss
-    weighted by `recipe.aux_loss_weight`, and accuracy is measured on the main output."""
+    weighted by `recipe.aux_loss_weight`, and accuracy is measured on the main output;
+    the batch norms take `recipe.batch_norm_momentum` where it is set."""
     apply_weight_decay(model, recipe.weight_decay)
+    if recipe.batch_norm_momentum is not None:
+        set_batch_norm_momentum(model, recipe.batch_norm_momentum)
     has_aux = bool(auxiliary.output_names(model))
     model.compile(
         optimizer=make_optimizer(recipe, steps_per_epoch),
@@ -86,6 +91,17 @@ def compile_for_recipe(model: keras.Model, recipe: Recipe, steps_per_epoch: int)
         metrics={auxiliary.MAIN_OUTPUT: ["accuracy"]} if has_aux else ["accuracy"],
     )
     return model
+
+
+def set_batch_norm_momentum(model: keras.Model, momentum: float) -> int:
+    """Give every batch normalization in `model` (those inside blocks too) the moving
+    averages' `momentum`; returns how many there are. Takes effect in the next traced
+    training step (`compile` starts a new one)."""
+    layers = [layer for layer in sublayers(model, recursive=True)
+              if isinstance(layer, keras.layers.BatchNormalization)]
+    for layer in layers:
+        layer.momentum = float(momentum)
+    return len(layers)
 
 
 def build_and_compile(

@@ -51,6 +51,11 @@ class Recipe:
         clipnorm: clip each gradient to this norm (Inception v3: 2.0); None for none.
         rmsprop_rho, epsilon: RMSProp's decay and epsilon (Inception v3: 0.9, 1.0).
         aux_loss_weight: weight of each auxiliary classifier's loss (GoogLeNet: 0.3).
+        batch_norm_momentum: the momentum of every batch norm's moving mean and variance
+            (what inference uses); None keeps the model's own (Keras' 0.99). At 0.99 the
+            averages forget their start (mean 0, variance 1) over a few hundred steps, so a
+            run of a few dozen steps evaluates near chance however well it trains; 0.9
+            (PyTorch's default, momentum 0.1 there) follows the batches within about 30.
         freeze_batch_norm: in a run from pretrained `weights`, keep the batch norms frozen
             (inference mode, scale and offset fixed) in the phase where the other layers
             train too. Ignored without weights.
@@ -78,6 +83,7 @@ class Recipe:
     rmsprop_rho: float = 0.9
     epsilon: float = 1e-7
     aux_loss_weight: float = 0.3
+    batch_norm_momentum: float | None = None
     freeze_batch_norm: bool = False
     augmentation: tuple[str, ...] = ()
     normalization: str = "scale"
@@ -183,6 +189,11 @@ def _validate(recipe: Recipe) -> None:
         raise ValueError(
             "Recipe field `lr_boundaries` must be increasing fractions of the run in (0, 1); "
             f"received {recipe.lr_boundaries}."
+        )
+    if recipe.batch_norm_momentum is not None and not 0 <= recipe.batch_norm_momentum < 1:
+        raise ValueError(
+            "Recipe field `batch_norm_momentum` must be in [0, 1) or None (the model's own); "
+            f"received {recipe.batch_norm_momentum}."
         )
     if recipe.clipnorm is not None and recipe.clipnorm <= 0:
         raise ValueError(f"Recipe field `clipnorm` must be > 0 or None; received {recipe.clipnorm}.")
