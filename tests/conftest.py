@@ -9,6 +9,7 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from check_server import memory_mb  # noqa: E402
 from keras_cnns.models import get_spec  # noqa: E402
 
 
@@ -62,18 +63,14 @@ class _memory:
 
 
 def _resident_gb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1e6
-    return 0.0
+    return memory_mb("VmRSS") / 1024
 
 
 def pytest_collection_finish(session):
     """What the imports made lives as long as the worker: out of the collector's way
     (gc.freeze), so that a collection after a test scans what the tests made, not the
-    half-million objects of TensorFlow, PyTorch and JAX (0.24 s a collection, 0.02 s
-    frozen)."""
+    half-million objects of TensorFlow, PyTorch and JAX (0.24 s a collection, under
+    0.01 s frozen)."""
     gc.collect()
     gc.freeze()
     _memory.baseline = _resident_gb()
