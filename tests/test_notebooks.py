@@ -191,11 +191,14 @@ def _check_transfer_learning(notebook, summary: dict, out: Path, small: bool) ->
         assert 0 <= summary[key] <= 1, key
     assert summary["margin"] == pytest.approx(summary["finetuned_accuracy"] - summary["scratch_accuracy"], abs=1e-3)
     if small:
-        # A few dozen steps from a briefly pretrained network: measured 64.4 % pretrained,
-        # 30.0 % fine-tuned, 20.0 % from scratch (its batch norms' moving averages have not
-        # caught up: chance, five classes), the same in two runs (seeded). Fine-tuned is not
-        # well above chance at this size: only its sign against scratch is checked.
+        # 40 steps from a briefly pretrained network, both runs with batch-norm momentum
+        # 0.9 (at 0.99 the scratch run's moving averages had not caught up: 20.0 %, chance):
+        # measured 64.4 % pretrained, 30.0 % fine-tuned, 24.4 % from scratch, seeded. On 250
+        # test images of five classes chance is 20 % +- 2.5 points (one standard deviation):
+        # fine-tuned is asserted 2.4 of them above it. (80 steps were tried: 36.8 % fine-
+        # tuned, 40.0 % from scratch; this size is too small to show what the full run shows.)
         assert summary["pretrain_accuracy"] >= 0.55
+        assert summary["finetuned_accuracy"] >= 0.26
         assert summary["margin"] >= 0
     else:
         # Committed run: 86.0 % pretrained, 62.5 % fine-tuned, 40.4 % from scratch (+22.1

@@ -74,7 +74,7 @@ def test_stochastic_depth_survival_one_is_a_plain_sum(rng):
 
 @pytest.mark.parametrize("value", [0, 0.0, -0.2, 1.5])
 def test_stochastic_depth_rejects_bad_probabilities(value):
-    with pytest.raises(ValueError, match=rf"`survival_probability` must be .* in \(0, 1\]; received"):
+    with pytest.raises(ValueError, match=r"`survival_probability` must be .* in \(0, 1\]; received"):
         StochasticDepth(value)
 
 

@@ -3,7 +3,6 @@ backup and ends on the same weights as an uninterrupted seeded run; a multi-work
 with one worker killed and restarted finishes."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
