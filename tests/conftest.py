@@ -84,18 +84,19 @@ def pytest_collection_finish(session):
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_teardown(item, nextitem):
-    """After each test and its own fixtures, the models it built are collected at once:
-    Keras models hold reference cycles, which would otherwise wait for Python's cyclic
-    collector, and the next test's models would take new memory beside them. When the
-    worker is then `_memory.growth` GB above its last clean-up, glibc's freed heap is
+def pytest_runtest_protocol(item, nextitem):
+    """After each test, once pytest has let go of its fixtures' values (`item.funcargs`,
+    which it clears only after the teardown hooks), the models it built are collected at
+    once: Keras models hold reference cycles, which would otherwise wait for Python's
+    cyclic collector, and the next test's models would take new memory beside them. When
+    the worker is then `_memory.growth` GB above its last clean-up, glibc's freed heap is
     handed back too. Measured over test_vgg.py, whose tests each build two or three
     133-144-million-parameter models: the worker grew from 2.98 to 6.49 GB without
     this, and stayed at 3.10 GB with it. Module-scoped fixtures' models stay until their
     module ends (`_free_what_each_module_built`)."""
     yield
     gc.collect()
-    # What outlived this test (a module fixture's model, a cache) is frozen with the rest
+    # What outlived the test (a module fixture's model, a cache) is frozen with the rest
     # until its module ends, where `_free_what_each_module_built` collects everything.
     gc.freeze()
     if _resident_gb() > _memory.baseline + _memory.growth:

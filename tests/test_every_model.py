@@ -2,6 +2,7 @@
 safe mode and export (SavedModel, TFLite), the same outputs and one training step under
 PyTorch, the declared minimum input size, and one training step under JAX."""
 
+import gc
 import json
 import os
 import re
@@ -155,6 +156,8 @@ def check_exports(model, name: str, path: Path, x, expected, tmp_path: Path) -> 
     version_dir = export.saved_model(model, tmp_path / name)
     served = tf.saved_model.load(str(version_dir)).signatures["serve_preprocessed"]
     np.testing.assert_allclose(served(inputs=tf.constant(x))["probabilities"].numpy(), expected, rtol=0, atol=1e-5)
+    del served  # the loaded SavedModel, before the converter loads it once more
+    gc.collect()
     runner = export.LiteRTModel(export.tflite(version_dir, tmp_path / f"{name}.tflite"))
     assert runner.input_shape == shape
     np.testing.assert_allclose(runner.predict(x), expected, rtol=0, atol=1e-4)
