@@ -41,9 +41,52 @@ TARGET_MEMORY_RATIO = 2.0  # plain / memory-efficient
 TARGET_TIME_RATIO = 1.3  # memory-efficient / plain
 FULL = dict(model="densenet_bc100", batch=64, steps=3, warmup=2, rounds=4)
 QUICK = dict(model="densenet40", batch=8, steps=1, warmup=1, rounds=1)
+SYSTEM_ALLOCATOR = "TF_ONEDNN_USE_SYSTEM_ALLOCATOR"
 
 
 # ----------------------------------------------------------------- worker side
+def step_memory(model, x, y, *, steps: int, warmup: int, device: str = "CPU:0") -> dict:
+    """Compile `model` for training (SGD 0.1 with momentum 0.9, sparse categorical
+    cross-entropy, `jit_compile=False`: the plain TensorFlow graph), take `warmup` steps
+    on the batch `x`, `y` (tracing, first allocations), then `steps` measured ones.
+    Returns TensorFlow's allocator figures for `device` in MB: `in_use_before_mb`
+    (weights, optimizer slots and the batch), `peak_mb` during the measured steps and
+    `peak_step_mb`, the difference: what a training step itself needs. Also each
+    measured step's time (`step_times_s`) and the last `loss`."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
+        loss="sparse_categorical_crossentropy",
+        jit_compile=False,
+    )
+    for _ in range(warmup):
+        model.train_on_batch(x, y)
+    tf.config.experimental.reset_memory_stats(device)
+    before = tf.config.experimental.get_memory_info(device)["current"]
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        loss = model.train_on_batch(x, y)
+        times.append(time.perf_counter() - start)
+    peak = tf.config.experimental.get_memory_info(device)["peak"]
+    if peak == 0:
+        raise RuntimeError(
+            f"TensorFlow kept no allocator statistics for {device} (with {SYSTEM_ALLOCATOR}=1 "
+            "its oneDNN build allocates through the system allocator, which keeps none): "
+            f"unset {SYSTEM_ALLOCATOR} to measure a step's memory."
+        )
+    return {
+        "loss": float(np.asarray(loss).ravel()[0]),
+        "in_use_before_mb": before / 2**20,
+        "peak_mb": peak / 2**20,
+        "peak_step_mb": (peak - before) / 2**20,
+        "step_times_s": times,
+    }
+
+
 def measure(mode: str, model_name: str, batch: int, steps: int, warmup: int) -> dict:
     """One mode's figures, in this (fresh, worker) process."""
     import resource
@@ -60,38 +103,19 @@ def measure(mode: str, model_name: str, batch: int, steps: int, warmup: int) -> 
     model = keras_cnns.get_model(
         model_name, num_classes=10, memory_efficient=(mode == "memory_efficient")
     )
-    model.compile(
-        optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
-        loss="sparse_categorical_crossentropy",
-        jit_compile=False,
-    )
     rng = np.random.default_rng(0)
     x = tf.constant(rng.uniform(0, 1, size=(batch, *model.input_shape[1:])).astype("float32"))
     y = tf.constant(rng.integers(0, 10, size=(batch,)))
-    for _ in range(warmup):
-        model.train_on_batch(x, y)
-
-    tf.config.experimental.reset_memory_stats(device)
-    before = tf.config.experimental.get_memory_info(device)["current"]
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        loss = model.train_on_batch(x, y)
-        times.append(time.perf_counter() - start)
-    info = tf.config.experimental.get_memory_info(device)
+    step = step_memory(model, x, y, steps=steps, warmup=warmup, device=device)
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {
         "load_average": os.getloadavg()[0],
         "mode": mode,
         "device": device,
         "parameters": int(model.count_params()),
-        "loss": float(np.asarray(loss).ravel()[0]),
-        "in_use_before_mb": before / 2**20,
-        "peak_mb": info["peak"] / 2**20,
-        "peak_step_mb": (info["peak"] - before) / 2**20,
+        **step,
         "peak_rss_mb": rss_kb / 2**10,
-        "step_s": statistics.median(times),
-        "step_times_s": times,
+        "step_s": statistics.median(step["step_times_s"]),
     }
 
 
@@ -148,6 +172,10 @@ def run(quick: bool = False, log=None) -> dict:
         a for key in ("batch", "steps", "warmup") for a in (f"--{key}", str(settings[key]))
     ]
     env = common.pin_threads_env(os.environ, "tensorflow")
+    # The step's memory is read from TensorFlow's allocator statistics, which only the
+    # oneDNN builds' own pool keeps: with the system allocator (which the test suite
+    # chooses) every figure would read 0.
+    env.pop(SYSTEM_ALLOCATOR, None)
     runs = {mode: [] for mode in MODES}
     load_before = common.load()
     for _ in range(settings["rounds"]):
