@@ -5,6 +5,16 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+# TensorFlow's oneDNN builds allocate CPU tensors from a pool of their own that never gives
+# memory back: a test worker's resident memory only ever grew, to whatever the largest
+# models it had run needed, and every model after them took new memory beside that
+# (one worker: 7.4 GB by the end of the suite, though it held no model). The system
+# allocator (glibc's malloc, which `malloc_trim` below empties) gives it back. Measured,
+# tests/test_resnet.py alone: 3.75 GB left after the module with the pool, 0.89 GB
+# without; 67-70 s against 64 s. ResNet-152 built, called on one 224x224 image and
+# deleted, three times: 1.31 GB after the call and 1.28 GB after the deletion with the
+# pool, 0.99 and 0.74 GB without. Subprocesses (the backend checks, the CLI, the benchmarks) inherit it.
+os.environ.setdefault("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "1")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -25,10 +35,18 @@ def small_input_shape(name: str) -> tuple[int, int, int]:
 # Measured on DenseNet-40's JAX check (2026-12-06, idle machine): 36 s of CPU at the
 # default backend optimization level with its expensive LLVM passes off, 21 s with XLA's
 # new CPU fusion emitters off too (and 1.4 GB peak memory instead of 2.0; the same
-# loss to the last bit); DenseNet-264 134 s and 7.8 GB.
+# loss to the last bit). The HLO simplification pipelines (the repeated algebraic
+# simplifier and CSE) are off as well: they held most of the compile's memory. The
+# algebraic simplifier's other runs stay: they turn a padding layer's negative gradient
+# padding into slices, without which the CPU emitter fails on the pre-activation ResNets.
+# DenseNet-264's check (2026-12-06): 132 s and 7.8 GB peak on an idle machine with those
+# pipelines, 77 s and 3.7 GB without, in a full test run (DenseNet-121, idle: 1.80 ->
+# 1.55 GB, its loss the same within 6e-6; the deepest DenseNets' losses move more, as
+# batch norm over a batch of two 1x1 maps magnifies a different rounding).
 ONE_STEP_XLA_FLAGS = (
     "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true "
-    "--xla_cpu_use_fusion_emitters=false"
+    "--xla_cpu_use_fusion_emitters=false "
+    "--xla_disable_hlo_passes=simplification,post_scatter_expansion_simplification,cse"
 )
 
 

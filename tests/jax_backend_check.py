@@ -8,7 +8,7 @@ a process with KERAS_BACKEND=jax and XLA_FLAGS=ONE_STEP_XLA_FLAGS (conftest.py):
 As for the PyTorch check, the test runs one `--serve` process per test worker (importing
 Keras under JAX costs 3 to 4 s a process, a third of the check of the small models); it
 exits after a model that left it holding more than RESTART_ABOVE_MB (the XLA compile of
-DenseNet-264's step peaks near 8 GB), or IDLE_EXIT_S seconds without a model."""
+DenseNet-264's step peaks near 3.7 GB), or IDLE_EXIT_S seconds without a model."""
 
 import json
 import sys
