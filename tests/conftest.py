@@ -13,7 +13,10 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 # tests/test_resnet.py alone: 3.75 GB left after the module with the pool, 0.89 GB
 # without; 67-70 s against 64 s. ResNet-152 built, called on one 224x224 image and
 # deleted, three times: 1.31 GB after the call and 1.28 GB after the deletion with the
-# pool, 0.99 and 0.74 GB without. Subprocesses (the backend checks, the CLI, the benchmarks) inherit it.
+# pool, 0.99 and 0.74 GB without. Subprocesses (the backend checks, the CLI, the
+# benchmarks) inherit it. Time not settled: tests/test_train.py alone took 103 s with it,
+# 118 s without, but the first full CI with it took 38.2 min of pytest against 32.7 the
+# run before (ResNet-1202's export, in the worker, 322 s against 232 s).
 os.environ.setdefault("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "1")
 
 import numpy as np  # noqa: E402
