@@ -50,9 +50,12 @@ def step_memory(model, x, y, *, steps: int, warmup: int, device: str = "CPU:0") 
     cross-entropy, `jit_compile=False`: the plain TensorFlow graph), take `warmup` steps
     on the batch `x`, `y` (tracing, first allocations), then `steps` measured ones.
     Returns TensorFlow's allocator figures for `device` in MB: `in_use_before_mb`
-    (weights, optimizer slots and the batch), `peak_mb` during the measured steps and
-    `peak_step_mb`, the difference: what a training step itself needs. Also each
-    measured step's time (`step_times_s`) and the last `loss`."""
+    (weights, optimizer slots and the batch), `peak_mb`, the largest peak of a measured
+    step, and `peak_step_mb`, the difference: what a training step itself needs. Each
+    measured step's own peak above what was in use before it is in `step_peaks_mb` (the
+    executor's order of independent operations varies from step to step, and with it the
+    peak, by a few percent). Also each measured step's time (`step_times_s`) and the last
+    `loss`."""
     import keras
     import numpy as np
     import tensorflow as tf
@@ -64,15 +67,17 @@ def step_memory(model, x, y, *, steps: int, warmup: int, device: str = "CPU:0") 
     )
     for _ in range(warmup):
         model.train_on_batch(x, y)
-    tf.config.experimental.reset_memory_stats(device)
     before = tf.config.experimental.get_memory_info(device)["current"]
-    times = []
+    times, peaks, step_peaks = [], [], []
     for _ in range(steps):
+        tf.config.experimental.reset_memory_stats(device)
+        in_use = tf.config.experimental.get_memory_info(device)["current"]
         start = time.perf_counter()
         loss = model.train_on_batch(x, y)
         times.append(time.perf_counter() - start)
-    peak = tf.config.experimental.get_memory_info(device)["peak"]
-    if peak == 0:
+        peaks.append(tf.config.experimental.get_memory_info(device)["peak"])
+        step_peaks.append((peaks[-1] - in_use) / 2**20)
+    if max(peaks) == 0:
         raise RuntimeError(
             f"TensorFlow kept no allocator statistics for {device} (with {SYSTEM_ALLOCATOR}=1 "
             "its oneDNN build allocates through the system allocator, which keeps none): "
@@ -81,8 +86,9 @@ def step_memory(model, x, y, *, steps: int, warmup: int, device: str = "CPU:0") 
     return {
         "loss": float(np.asarray(loss).ravel()[0]),
         "in_use_before_mb": before / 2**20,
-        "peak_mb": peak / 2**20,
-        "peak_step_mb": (peak - before) / 2**20,
+        "peak_mb": max(peaks) / 2**20,
+        "peak_step_mb": (max(peaks) - before) / 2**20,
+        "step_peaks_mb": step_peaks,
         "step_times_s": times,
     }
 
