@@ -18,6 +18,15 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 # 118 s without, but the first full CI with it took 38.2 min of pytest against 32.7 the
 # run before (ResNet-1202's export, in the worker, 322 s against 232 s).
 os.environ.setdefault("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "1")
+# One intra-op thread per test process. The suite runs one xdist worker per core, and
+# each worker's TensorFlow would otherwise size its thread pool to every core of the
+# machine, beside the other worker and the JAX and PyTorch check processes: threads that
+# spin and wait on each other. Measured on the deep models' export and backend checks
+# (24 tests of test_every_model.py, -n 2): 233 s and 86 s of system time with the
+# default, 182 s and 33 s with one thread. Inter-op parallelism stays: the two replicas
+# of a MirroredStrategy step need two threads to meet in their all-reduce. The
+# benchmarks set their own thread counts (benchmarks/common.py).
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -7,6 +7,7 @@ the measured gain over training from scratch (`benchmarks/finetune.py`), whose c
 figures the README quotes."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -229,7 +230,10 @@ def test_sigkilled_run_resumes_in_phase_two(lenet_weights, uninterrupted, tmp_pa
                "--weights", str(lenet_weights), "--freeze-epochs", "2", "--epochs", "4",
                "--batch-size", "32", "--limit", "1000", "--seed", "3", "--verbose", "0",
                "--validation-fraction", "0", "--option", "variant=modern", "--set", "augmentation=[]"]
-    env = {"TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "", "PATH": "/usr/bin:/bin"}
+    # The thread count of this process (conftest.py), whose reference run the resumed one
+    # must match bit for bit: another count sums the gradients in another order.
+    env = {"TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "", "PATH": "/usr/bin:/bin",
+           "TF_NUM_INTRAOP_THREADS": os.environ["TF_NUM_INTRAOP_THREADS"]}
     process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     metadata = run_dir / "backup" / "training_metadata.json"
     deadline = time.time() + 300
