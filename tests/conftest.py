@@ -23,7 +23,9 @@ os.environ.setdefault("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "1")
 # machine, beside the other worker and the JAX and PyTorch check processes: threads that
 # spin and wait on each other. Measured on the deep models' export and backend checks
 # (24 tests of test_every_model.py, -n 2): 233 s and 86 s of system time with the
-# default, 182 s and 33 s with one thread. Inter-op parallelism stays: the two replicas
+# default, 182 s and 33 s with one thread. The whole suite showed no gain beyond the
+# spread between runs (clean-clone CI with it: 2,140 s of pytest; a full run just before
+# without it: 2,075 s). Inter-op parallelism stays: the two replicas
 # of a MirroredStrategy step need two threads to meet in their all-reduce. The
 # benchmarks set their own thread counts (benchmarks/common.py).
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
