@@ -95,18 +95,21 @@ def _check_tour(notebook, summary: dict, out: Path, small: bool) -> None:
     assert abs(gap - summary["googlenet_5x5_extra_macs"]) < 1e6
     assert summary["models_compared"] == (7 if small else 35)
     race = summary["race"]
-    assert list(race) == ["LeNet-5", "VGG-11", "ResNet-20", "DenseNet-BC-100"]
+    # The small run races DenseNet-40 (its graph traces in half BC-100's time).
+    densenet = "DenseNet-40" if small else "DenseNet-BC-100"
+    assert list(race) == ["LeNet-5", "VGG-11", "ResNet-20", densenet]
     for label, row in race.items():
         assert 0 <= row["test_accuracy"] <= 1 and row["seconds_per_epoch"] > 0, label
-    assert race["LeNet-5"]["seconds_per_epoch"] < race["DenseNet-BC-100"]["seconds_per_epoch"]
+    assert race["LeNet-5"]["seconds_per_epoch"] < race[densenet]["seconds_per_epoch"]
     if small:
         # 16 steps, batch-norm momentum 0.9, the same in two runs (seeded; chance 0.1):
-        # LeNet-5 0.3203, ResNet-20 0.3477, DenseNet-BC-100 0.4434 (at Keras' default
-        # momentum, 0.131 and 0.162 after 32 steps: moving averages not caught up). VGG-11,
-        # no batch norm, at 3e-4: 0.1094, it needs more steps than a small run has.
+        # LeNet-5 0.3203, ResNet-20 0.3477, DenseNet-40 0.5273 (DenseNet-BC-100 0.4434;
+        # at Keras' default momentum, 0.131 and 0.162 after 32 steps: moving averages not
+        # caught up). VGG-11, no batch norm, at 3e-4: 0.1094, it needs more steps than a
+        # small run has.
         assert race["LeNet-5"]["test_accuracy"] >= 0.25
         assert race["ResNet-20"]["test_accuracy"] >= 0.25
-        assert race["DenseNet-BC-100"]["test_accuracy"] >= 0.3
+        assert race[densenet]["test_accuracy"] >= 0.3
     else:
         assert race["LeNet-5"]["test_accuracy"] > 0.75
         assert race["ResNet-20"]["test_accuracy"] > 0.6
@@ -120,7 +123,7 @@ def _check_tour(notebook, summary: dict, out: Path, small: bool) -> None:
             assert len(list(csv.DictReader(f))) == summary["models_compared"]
         for png in ("models.png", "lenet5.png", "resnet20_curves.png"):
             assert (out / png).stat().st_size > 1000
-        for model in ("lenet5", "vgg11", "resnet20", "densenet_bc100"):
+        for model in ("lenet5", "vgg11", "resnet20", "densenet40" if small else "densenet_bc100"):
             metrics = json.loads((out / "runs" / model / "metrics.json").read_text())
             assert metrics["status"] == "completed"
 
