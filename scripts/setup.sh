@@ -19,14 +19,17 @@ fi
 
 # uv where it can be had: it installs this stack in about 20 s where pip takes about 80
 # (2026-12-07, this machine). It gets pip's package sources from scripts/uv_flags.py.
-# KERAS_CNNS_INSTALLER=pip, or a failure of uv, installs with pip.
+# KERAS_CNNS_INSTALLER=pip, or a failure of uv, installs with pip. Both write the .pyc
+# files at install time, as pip does by default: with PYTHONDONTWRITEBYTECODE set (as on
+# this machine) Python would otherwise compile TensorFlow afresh in every process
+# (`import tensorflow`: 14 s instead of 6).
 install() {
   if [ "${KERAS_CNNS_INSTALLER:-uv}" = uv ] && { [ -x .venv/bin/uv ] || .venv/bin/python -m pip install -q uv >/dev/null 2>&1; }; then
     local flags
     mapfile -t flags < <(.venv/bin/python scripts/uv_flags.py)
     if SSL_CERT_FILE="${SSL_CERT_FILE:-$(.venv/bin/python scripts/uv_flags.py --cert)}" \
         .venv/bin/uv pip install -q --python .venv/bin/python "${flags[@]}" \
-          --constraint scripts/uv-constraints.txt "$@"; then
+          --constraint scripts/uv-constraints.txt --compile-bytecode "$@"; then
       return 0
     fi
     echo "setup.sh: uv could not install $*; installing with pip" >&2
