@@ -17,7 +17,7 @@ fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 
-# uv where it can be had: it installs this stack in about 20 s where pip takes about 80
+# uv where it can be had: it installs this stack in about 40 s where pip takes about 80
 # (2026-12-07, this machine). It gets pip's package sources from scripts/uv_flags.py.
 # KERAS_CNNS_INSTALLER=pip, or a failure of uv, installs with pip. Both write the .pyc
 # files at install time, as pip does by default: with PYTHONDONTWRITEBYTECODE set (as on
