@@ -34,6 +34,10 @@ install() {
     fi
     echo "setup.sh: uv could not install $*; installing with pip" >&2
   fi
+  if [ -z "${pip_upgraded:-}" ]; then
+    .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+    pip_upgraded=1
+  fi
   .venv/bin/python -m pip install -q "$@" 2>&1 | grep -v "^WARNING: Location" || true
 }
 
