@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import keras_cnns  # noqa: F401  (registers the custom objects the checkpoints hold)
+from keras_cnns.precision import load_model
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
 
@@ -31,11 +32,15 @@ def _free_ports(count):
 MIRRORED_SCRIPT = textwrap.dedent(
     """
     import json, sys
+    import keras
     from keras_cnns.training import train
     common = dict(epochs=1, batch_size=64, limit=256, seed=3, verbose=0, validation_fraction=0.0,
                   model_options={"variant": "modern"}, runs_dir=sys.argv[1])
     two = train("lenet5", "fashion_mnist", strategy="mirrored", cpu_devices=2, **common)
     one = train("lenet5", "fashion_mnist", strategy="none", **common)
+    # Loss scaling under MirroredStrategy (Keras' fit with a LossScaleOptimizer).
+    half = train("lenet5", "fashion_mnist", strategy="mirrored", cpu_devices=2,
+                 precision="mixed_float16", **common)
     try:
         train("lenet5", "fashion_mnist", strategy="mirrored", cpu_devices=2,
               **{**common, "batch_size": 33})
@@ -43,7 +48,9 @@ MIRRORED_SCRIPT = textwrap.dedent(
     except ValueError as err:
         odd = str(err)
     print(json.dumps({"two": two.history[0]["loss"], "one": one.history[0]["loss"],
-                      "replicas_two": two.metrics["parameters"], "odd": odd}))
+                      "replicas_two": two.metrics["parameters"], "odd": odd,
+                      "half": half.history[0]["loss"], "half_steps": int(keras.ops.convert_to_numpy(half.model.optimizer.iterations)),
+                      "half_optimizer": type(half.model.optimizer).__name__}))
     """
 )
 
@@ -58,6 +65,9 @@ def test_two_replicas_match_one_replica_of_the_same_global_batch(tmp_path):
     # Same data, same initial weights: only the order of the gradient sums differs.
     assert report["two"] == pytest.approx(report["one"], rel=1e-3)
     assert "batch_size`=33 is not divisible by the 2 replicas" in report["odd"]
+    # 256 images, batch 64: four steps, none skipped; float16's rounding moves the loss a little.
+    assert report["half_optimizer"] == "LossScaleOptimizer" and report["half_steps"] == 4
+    assert report["half"] == pytest.approx(report["one"], rel=2e-2)
 
 
 def _worker_command(run_dir, extra=()):
@@ -82,14 +92,19 @@ def test_two_workers_train_in_lock_step(tmp_path):
     ports = _free_ports(2)
     run_dir = tmp_path / "run"
     logs = [open(tmp_path / f"worker{i}.log", "w") for i in range(2)]
-    workers = [_start(_worker_command(run_dir), ports, i, logs[i]) for i in range(2)]
+    # In mixed_float16: the loop's loss scaling (scaled loss, unscaled gradients, the
+    # scale's updates) must keep the workers in lock-step too. (The float32 loop is
+    # test_resume.py's multi-worker run.)
+    command = _worker_command(run_dir, ["--precision", "mixed_float16"])
+    workers = [_start(command, ports, i, logs[i]) for i in range(2)]
     codes = [w.wait(timeout=600) for w in workers]
     output = [(tmp_path / f"worker{i}.log").read_text()[-3000:] for i in range(2)]
     assert codes == [0, 0], output
-    chief = keras.saving.load_model(run_dir / "checkpoints" / "last.keras")
-    other = keras.saving.load_model(run_dir / "workers" / "worker-1" / "checkpoints" / "last.keras")
+    chief = load_model(run_dir / "checkpoints" / "last.keras", "mixed_float16")
+    other = load_model(run_dir / "workers" / "worker-1" / "checkpoints" / "last.keras", "mixed_float16")
     for a, b in zip(chief.get_weights(), other.get_weights()):
         np.testing.assert_array_equal(a, b)
+    assert json.loads((run_dir / "config.json").read_text())["precision"] == "mixed_float16"
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["epochs"] == 3 and metrics["status"] == "completed"
     history = (run_dir / "history.csv").read_text().strip().splitlines()

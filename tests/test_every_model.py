@@ -15,6 +15,7 @@ import tensorflow as tf
 
 import keras_cnns
 from test_batch_norm import assert_fused_batch_norm
+from test_mixed_precision import check_mixed_precision
 from check_server import CheckProcess
 from conftest import jax_environment, small_input_shape
 from keras_cnns.layers.heads import CLASSIFIER
@@ -109,7 +110,10 @@ def test_saves_loads_and_exports(name, tmp_path, rng, torch_backend):
     """Every model (LRN, the C3 table, inception concatenations, dense blocks, stochastic
     depth...) round-trips through a `.keras` file in safe mode, exports to a TF Serving
     SavedModel and converts to TFLite with built-in operators only (no Flex ops); all
-    three give the Keras model's outputs. One build per model serves the three checks
+    three give the Keras model's outputs. The file, loaded as mixed_bfloat16, then
+    trains a step in bfloat16 and one in float16 with loss scaling, float32 weights and
+    outputs in both (`test_mixed_precision.check_mixed_precision`). One build per model
+    (and the load) serves these checks
     (building the deepest models is a large part of their cost), and the TFLite file is
     converted from the SavedModel just written, so each model is traced and saved once.
 
@@ -144,18 +148,14 @@ def test_saves_loads_and_exports(name, tmp_path, rng, torch_backend):
 
 
 def check_exports(model, name: str, path: Path, x, expected, tmp_path: Path) -> None:
-    """test_saves_loads_and_exports' checks of the `.keras` file at `path`, the SavedModel
-    and the TFLite file."""
+    """test_saves_loads_and_exports' checks of the `.keras` file at `path` (loaded in
+    safe mode, in float32 and both mixed precisions: `check_mixed_precision`), the
+    SavedModel and the TFLite file."""
     from keras_cnns import export
 
     shape = small_input_shape(name)
-    restored = keras.saving.load_model(path, safe_mode=True)
-    assert [layer.name for layer in restored.layers] == [layer.name for layer in model.layers]
-    assert restored.count_params() == model.count_params()
-    np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(restored(x, training=False)), expected, rtol=0, atol=1e-6
-    )
-    del restored
+    x4 = np.concatenate([x, np.random.default_rng(1).uniform(0, 1, x.shape).astype("float32")])
+    check_mixed_precision(model, path, x, x4, expected)
 
     version_dir = export.saved_model(model, tmp_path / name)
     served = tf.saved_model.load(str(version_dir)).signatures["serve_preprocessed"]

@@ -44,6 +44,11 @@ def add_train(subparsers) -> None:
         "--option", dest="model_options", type=parse_key_value, action="append", default=[],
         metavar="NAME=VALUE", help="A model option, e.g. --option variant=modern.",
     )
+    parser.add_argument(
+        "--precision", default="float32", choices=["float32", "mixed_bfloat16", "mixed_float16"],
+        help="Mixed precision: compute in bfloat16 or float16 with float32 weights and outputs "
+        "(mixed_float16 scales the loss). Default float32.",
+    )
     parser.add_argument("--strategy", default="auto", choices=["auto", "none", "mirrored", "multiworker"])
     parser.add_argument("--cpu-devices", type=int, help="Logical CPU devices (for --strategy mirrored).")
     parser.add_argument("--seed", type=int)
@@ -77,6 +82,7 @@ def run_train(args) -> int:
             recipe_overrides=dict(args.recipe_overrides),
             model_options=dict(args.model_options),
             strategy=args.strategy,
+            precision=args.precision,
             cpu_devices=args.cpu_devices,
             seed=args.seed,
             data_dir=args.data_dir,

@@ -13,6 +13,7 @@ import numpy as np
 
 from keras_cnns.export.preprocessing import Preprocessing
 from keras_cnns.models.auxiliary import without_aux_heads
+from keras_cnns.precision import model_precision, with_precision
 
 CHECKPOINTS = ("best", "last")
 
@@ -38,10 +39,15 @@ class ExportSource:
 
 
 def inference_model(model: Any) -> keras.Model:
-    """`model` as it runs in production: auxiliary heads removed, exactly one output.
+    """`model` as it runs in production: auxiliary heads removed, exactly one output,
+    computing in float32.
 
     Dropout and batch normalization run in inference mode in every export because the
-    exported functions call the model with `training=False`.
+    exported functions call the model with `training=False`. A model trained in mixed
+    precision is exported as the same network computing in float32, with its weights
+    (`keras_cnns.precision.with_precision`): the signatures take and return float32,
+    TFLite's built-in operators have no bfloat16 kernels, and CPUs without bfloat16 or
+    float16 arithmetic would emulate it.
     """
     if not isinstance(model, keras.Model):
         raise TypeError(
@@ -60,6 +66,8 @@ def inference_model(model: Any) -> keras.Model:
             f"`model` {model.name!r} takes inputs of shape {shape}; an export needs images "
             "(batch, height, width, channels) with a known channel count."
         )
+    if model_precision(model) != "float32":
+        model = with_precision(model, "float32")
     return model
 
 

@@ -28,6 +28,7 @@ from typing import Any, Sequence
 import keras
 
 from keras_cnns.layers.inception import conv_unit
+from keras_cnns.precision import head_dtype
 
 MAIN_OUTPUT = "logits"  # the main output's key (and layer name) next to auxiliary heads
 CLASSIFIER = "predictions"  # the classifier's name in a model with one output
@@ -42,8 +43,10 @@ def dropout(x, rate: float, after: str):
 
 
 def classifier(x, num_classes: int, activation: Any, name: str = CLASSIFIER):
-    """The last fully connected layer with the chosen classifier activation."""
-    return keras.layers.Dense(num_classes, activation=activation, name=name)(x)
+    """The last fully connected layer with the chosen classifier activation; in float32
+    under a mixed-precision policy (`keras_cnns.precision`), so that the probabilities
+    and the loss are float32."""
+    return keras.layers.Dense(num_classes, activation=activation, name=name, dtype=head_dtype())(x)
 
 
 def main_output_name(aux_heads: bool) -> str:

@@ -209,7 +209,8 @@ class EuclideanRBF(keras.layers.Layer):
     bitmaps; we draw every prototype at random (the paper's choice for its other
     characters), reproducibly from `seed`. With `negate=True` the layer returns `-y`, so
     a softmax over it is the paper's maximum a posteriori criterion without its constant
-    rubbish class.
+    rubbish class. The distances are computed, and returned, in float32 under any dtype
+    policy (mixed precision included).
     """
 
     def __init__(self, units: int = 10, negate: bool = False, seed: int = 1998, **kwargs):
@@ -233,11 +234,15 @@ class EuclideanRBF(keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, inputs):
+        # Distances in float32 under any dtype policy: a sum of 84 squares in bfloat16
+        # keeps 8 bits, too few to tell the classes' distances apart. The output is float32.
+        inputs = ops.cast(inputs, "float32")
+        prototypes = ops.cast(self.prototypes, "float32")
         # |x - w|^2 = |x|^2 - 2 x.w + |w|^2: one matrix product instead of a 3-D broadcast.
         distance = (
             ops.sum(ops.square(inputs), axis=-1, keepdims=True)
-            - 2.0 * ops.matmul(inputs, self.prototypes)
-            + ops.sum(ops.square(self.prototypes), axis=0)
+            - 2.0 * ops.matmul(inputs, prototypes)
+            + ops.sum(ops.square(prototypes), axis=0)
         )
         return -distance if self.negate else distance
 

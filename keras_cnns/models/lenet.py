@@ -18,6 +18,7 @@ from keras_cnns.layers.lenet import (
 from keras_cnns.layers.heads import CLASSIFIER, fully_connected, fully_connected_classifier
 from keras_cnns.models.common import build_model
 from keras_cnns.models.registry import Published, get_spec, register_model
+from keras_cnns.precision import head_dtype
 from keras_cnns.validation import check_activation, check_choice
 
 VARIANTS = ("paper", "modern")
@@ -45,7 +46,7 @@ def _lenet5(variant="paper", activation="relu", subsampling="max", **common) -> 
         def top(x, num_classes, classifier_activation):
             x = fully_connected(x, [("f6", 84)], activation=scaled_tanh)
             x = EuclideanRBF(num_classes, negate=True, name="rbf")(x)
-            return layers.Activation(classifier_activation, name=CLASSIFIER)(x)
+            return layers.Activation(classifier_activation, name=CLASSIFIER, dtype=head_dtype())(x)
 
     else:
         pool = layers.MaxPooling2D if subsampling == "max" else layers.AveragePooling2D

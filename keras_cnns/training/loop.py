@@ -64,7 +64,10 @@ def _make_train_step(model: keras.Model, strategy: tf.distribute.Strategy):
             loss = tf.nn.compute_average_loss(per_example)
             if model.losses:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
-        gradients = tape.gradient(loss, variables)
+            # LossScaleOptimizer (mixed_float16) scales the loss and unscales the
+            # gradients in apply_gradients; other optimizers return the loss as it is.
+            scaled = optimizer.scale_loss(loss)
+        gradients = tape.gradient(scaled, variables)
         optimizer.apply_gradients(zip(gradients, variables))
         count = tf.cast(tf.shape(per_example)[0], tf.float32)
         return {

@@ -29,6 +29,7 @@ import tensorflow as tf
 
 from keras_cnns.data import DataSplit, load
 from keras_cnns.models import get_spec
+from keras_cnns.precision import check_precision, precision_policy
 from keras_cnns.training import finetune, loop
 # build_for_data and choose_fit_input lived here before the assembly module: still importable.
 from keras_cnns.training.assembly import (  # noqa: F401
@@ -73,8 +74,8 @@ def train(
     model: str = "lenet5", dataset: str = "fashion_mnist", *, recipe: str | None = None,
     weights: str | os.PathLike | None = None, freeze_epochs: int | None = None,
     epochs: int | None = None, batch_size: int | None = None, learning_rate: float | None = None,
-    strategy: str = "auto", cpu_devices: int | None = None, seed: int | None = None,
-    data_dir: str | None = None, runs_dir: str | os.PathLike = "runs",
+    strategy: str = "auto", precision: str = "float32", cpu_devices: int | None = None,
+    seed: int | None = None, data_dir: str | None = None, runs_dir: str | os.PathLike = "runs",
     run_dir: str | os.PathLike | None = None, resume: str | os.PathLike | None = None,
     model_options: dict | None = None, recipe_overrides: dict | None = None, limit: int | None = None,
     validation_fraction: float = 0.1, verbose: Any = "auto",
@@ -103,6 +104,12 @@ def train(
         epochs, batch_size, learning_rate: shortcuts for the recipe fields.
         strategy: `"auto"`, `"none"`, `"mirrored"` or `"multiworker"` (see
             `keras_cnns.training.strategies.make_strategy`).
+        precision: `"float32"`, `"mixed_bfloat16"` or `"mixed_float16"`: the dtype policy
+            the model is built and trained under (`keras_cnns.precision`). The mixed
+            policies compute in 16 bits and keep float32 weights and outputs; under
+            `"mixed_float16"` the optimizer is wrapped in
+            `keras.optimizers.LossScaleOptimizer` (the fused SGD stays inside it). Keras'
+            global policy is restored when the run ends; the checkpoints keep the run's.
         cpu_devices: split the CPU into this many logical devices (for `mirrored`).
         seed: make the run reproducible (seeds every generator, deterministic ops).
         data_dir: where to look for data first.
@@ -126,8 +133,8 @@ def train(
     else:
         config = new_run_config(
             model, dataset, recipe=recipe, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-            strategy=strategy, cpu_devices=cpu_devices, seed=seed, data_dir=data_dir, limit=limit,
-            validation_fraction=validation_fraction, model_options=model_options,
+            strategy=strategy, precision=precision, cpu_devices=cpu_devices, seed=seed,
+            data_dir=data_dir, limit=limit, validation_fraction=validation_fraction, model_options=model_options,
             recipe_overrides=recipe_overrides, weights=weights, freeze_epochs=freeze_epochs,
         )
         run_path = _new_run_path(config, run_dir, runs_dir)
@@ -137,8 +144,8 @@ def train(
 def new_run_config(
     model: str, dataset: str, *, recipe: str | None = None, epochs: int | None = None,
     batch_size: int | None = None, learning_rate: float | None = None, strategy: str = "auto",
-    cpu_devices: int | None = None, seed: int | None = None, data_dir: str | None = None,
-    limit: int | None = None, validation_fraction: float = 0.1, model_options: dict | None = None,
+    precision: str = "float32", cpu_devices: int | None = None, seed: int | None = None,
+    data_dir: str | None = None, limit: int | None = None, validation_fraction: float = 0.1, model_options: dict | None = None,
     recipe_overrides: dict | None = None, weights: str | os.PathLike | None = None,
     freeze_epochs: int | None = None,
 ) -> dict:
@@ -147,6 +154,7 @@ def new_run_config(
     a bad `freeze_epochs` fail here, before any data is read."""
     if strategy not in STRATEGIES:
         raise ValueError(f"Unknown `strategy`: {strategy!r}; accepted: {', '.join(STRATEGIES)}.")
+    check_precision(precision)
     get_spec(model)  # unknown model names fail before any data is read
     overrides = dict(recipe_overrides or {})
     for key, value in (("epochs", epochs), ("batch_size", batch_size), ("learning_rate", learning_rate)):
@@ -167,6 +175,7 @@ def new_run_config(
         "preprocessing": preprocessing,
         "recipe": chosen.to_dict(),
         "strategy": strategy,
+        "precision": precision,
         "cpu_devices": cpu_devices,
         "seed": seed,
         "data_dir": None if data_dir is None else str(data_dir),
@@ -297,7 +306,7 @@ class _Run:
         channels = finetune.weights_channels(config["model"], config.get("weights"))
         # The model's input: the weights' channels where known (the pipeline converts).
         self.input_shape = (height, width, channels or stored)
-        with self.strategy.scope():
+        with precision_policy(self.precision), self.strategy.scope():
             self.model, self.fit_input = self._build_model()
             if config.get("weights") is not None:
                 finetune.fresh_classifier(self.model)
@@ -352,6 +361,11 @@ class _Run:
             num_classes=len(self.splits.class_names), training=training, seed=self.config["seed"],
             epochs=epochs if training else None,
         )
+
+    @property
+    def precision(self) -> str:
+        """The run's dtype policy (runs written before mixed precision existed: float32)."""
+        return self.config.get("precision", "float32")
 
     @property
     def monitor(self) -> str:
