@@ -19,6 +19,11 @@
   call and against the `train_on_batch` loop the throughput tables use (tried for the
   smallest networks, whose steps take a few milliseconds; not adopted: see RESULTS.md).
 
+* `mixed_bfloat16`: the model built under Keras' `mixed_bfloat16` policy
+  (`keras_cnns.train(precision="mixed_bfloat16")`: bfloat16 compute, float32 weights and
+  outputs; oneDNN's bfloat16 kernels on this CPU's AVX512_BF16) against float32, the same
+  worker, alternating.
+
 XLA (`jit_compile=True`) is measured in the throughput benchmark's "TF+XLA" rows.
 """
 
@@ -44,6 +49,12 @@ FUSED_SGD_MODELS = {
     "vgg16": ("vgg16", {}, 32, 3, 32, 5),
     "alexnet": ("alexnet", {}, 96, 3, 64, 4),
 }
+MIXED_BF16_MODELS = {
+    "resnet20": ("resnet20", {}, 32, 3, 128, 4),
+    "vgg11": ("vgg11", {}, 32, 3, 64, 5),
+    "densenet_bc100": ("densenet_bc100", {}, 32, 3, 64, 2),
+}
+QUICK_MIXED_BF16 = {"resnet20": ("resnet20", {}, 32, 3, 16, 2)}
 QUICK_FUSED_SGD = {"lenet5_modern": ("lenet5", {"variant": "modern"}, 32, 1, 32, 5)}
 # Measured steps: a multiple of the 16 steps per call (Keras runs whole blocks of them).
 SPE_MODELS = {k: FUSED_SGD_MODELS[k][:5] + (64,) for k in ("lenet5", "lenet5_modern")}
@@ -171,6 +182,11 @@ def fused_sgd(models: dict, rounds: int, worker) -> dict:
                                                ("keras_cnns.optimizers.SGD (fused)", {})])
 
 
+def mixed_bfloat16(models: dict, rounds: int, worker) -> dict:
+    return _worker_ab(models, rounds, worker, [("float32", {}),
+                                               ("mixed_bfloat16", {"precision": "mixed_bfloat16"})])
+
+
 def steps_per_execution(models: dict, rounds: int, worker) -> dict:
     return _worker_ab(models, rounds, worker,
                       [("train_on_batch loop", {}),
@@ -220,6 +236,8 @@ def run(quick: bool = False, log=None) -> dict:
         worker = workers["1"]
         results["fused_sgd"] = fused_sgd(QUICK_FUSED_SGD if quick else FUSED_SGD_MODELS, rounds,
                                          worker)
+        results["mixed_bfloat16"] = mixed_bfloat16(QUICK_MIXED_BF16 if quick else MIXED_BF16_MODELS,
+                                                   rounds, worker)
         results["steps_per_execution"] = steps_per_execution(QUICK_SPE if quick else SPE_MODELS,
                                                              rounds, worker)
     finally:

@@ -197,6 +197,8 @@ def _optimizations(results: dict) -> list[str]:
                     for name, r in data.get("grouped_conv", {}).items()]
         changes += [("fused SGD momentum update (`keras_cnns.optimizers.SGD`)", r, name)
                     for name, r in data.get("fused_sgd", {}).items()]
+        changes += [("mixed precision, `mixed_bfloat16` against float32", r, name)
+                    for name, r in data.get("mixed_bfloat16", {}).items()]
         for name, r in data.get("steps_per_execution", {}).items():
             # Each `fit` variant against the train_on_batch loop (not adopted: item 9).
             for label in list(r["variants"])[1:]:

@@ -85,9 +85,12 @@ def _keras_worker(backend: str):
                 weights=None, input_shape=shape, classes=10
             )
         else:
-            model = keras_cnns.get_model(
-                spec["model"], num_classes=10, input_shape=shape, **spec["options"]
-            )
+            from keras_cnns.precision import precision_policy
+
+            with precision_policy(spec.get("precision", "float32")):
+                model = keras_cnns.get_model(
+                    spec["model"], num_classes=10, input_shape=shape, **spec["options"]
+                )
         compile_options = {}
         if spec.get("jit_compile") is not None:
             compile_options["jit_compile"] = spec["jit_compile"]

@@ -128,6 +128,10 @@ def test_comparisons_are_like_for_like(quick_run):
         for row in optimizations[change].values():
             before, after = (row["variants"][row[k]]["loss_after_2_steps"] for k in ("before", "after"))
             assert abs(before - after) <= 1e-4 * max(1.0, abs(before)), (change, before, after)
+    # bfloat16 against float32: the same model in both, both training (finite losses).
+    assert optimizations["mixed_bfloat16"], "no mixed-precision comparison"
+    for row in optimizations["mixed_bfloat16"].values():
+        assert (row["before"], row["after"]) == ("float32", "mixed_bfloat16")
     # Every inference format runs the same network as Keras.
     for model in results["benchmarks"]["inference"]["data"].values():
         formats = model["formats"]

@@ -34,7 +34,7 @@ def assert_mixed(model: keras.Model, precision: str) -> None:
     assert COMPUTE[precision] in computing
 
 
-def train_one_step(model: keras.Model, optimizer, x, y, attempts: int = 1) -> float:
+def train_one_step(model: keras.Model, optimizer, x, y, attempts: int = 1, changed_share: float = 0.5) -> float:
     """One eager step (cheaper than tracing a train function for one call); returns the
     loss after asserting that the optimizer applied the update to the weights. With a
     `LossScaleOptimizer`, up to `attempts` tries: a try whose scaled gradients are not
@@ -54,7 +54,7 @@ def train_one_step(model: keras.Model, optimizer, x, y, attempts: int = 1) -> fl
         assert all(np.array_equal(b, np.array(v)) for b, v in zip(before, model.trainable_variables))
     assert int(optimizer.iterations) == 1, f"no step applied in {attempts} tries (non-finite gradients)"
     changed = sum(not np.array_equal(b, np.array(v)) for b, v in zip(before, model.trainable_variables))
-    assert changed >= len(before) // 2, (changed, len(before))
+    assert changed >= max(1, int(changed_share * len(before))), (changed, len(before))
     assert np.isfinite(float(loss))
     return float(loss)
 
@@ -97,7 +97,10 @@ def check_mixed_precision(model: keras.Model, path, x, x4, expected) -> None:
     # test_train_runs_in_mixed_float16 (no step skipped there).
     sgd = keras_cnns.optimizers.SGD(0.01, momentum=0.9)
     train_one_step(restored, keras.optimizers.LossScaleOptimizer(sgd, initial_scale=1.0), x4,
-                   np.array([1, 5, 0, 3]), attempts=8)
+                   np.array([1, 5, 0, 3]), attempts=8, changed_share=0.25)
+    # (A quarter: at scale 1 the smallest gradients of the deepest networks underflow
+    # float16, which is what larger scales are for; ResNet-1202 updates a third of its
+    # variables.)
     # bfloat16 second: a step on two tiny images can move the weights far enough that
     # float16 activations overflow, which bfloat16's float32 range absorbs.
     set_precision(restored, "mixed_bfloat16")
