@@ -19,11 +19,8 @@
   call and against the `train_on_batch` loop the throughput tables use (tried for the
   smallest networks, whose steps take a few milliseconds; not adopted: see RESULTS.md).
 
-* `mixed_bfloat16`: the model built under Keras' `mixed_bfloat16` policy
-  (`keras_cnns.train(precision="mixed_bfloat16")`: bfloat16 compute, float32 weights and
-  outputs; oneDNN's bfloat16 kernels on this CPU's AVX512_BF16) against float32, the same
-  worker, alternating.
 
+Mixed precision (bfloat16 against float32) has its own benchmark, `benchmarks.precision`.
 XLA (`jit_compile=True`) is measured in the throughput benchmark's "TF+XLA" rows.
 """
 
@@ -49,12 +46,6 @@ FUSED_SGD_MODELS = {
     "vgg16": ("vgg16", {}, 32, 3, 32, 5),
     "alexnet": ("alexnet", {}, 96, 3, 64, 4),
 }
-MIXED_BF16_MODELS = {
-    "resnet20": ("resnet20", {}, 32, 3, 128, 4),
-    "vgg11": ("vgg11", {}, 32, 3, 64, 5),
-    "densenet_bc100": ("densenet_bc100", {}, 32, 3, 64, 2),
-}
-QUICK_MIXED_BF16 = {"resnet20": ("resnet20", {}, 32, 3, 16, 2)}
 QUICK_FUSED_SGD = {"lenet5_modern": ("lenet5", {"variant": "modern"}, 32, 1, 32, 5)}
 # Measured steps: a multiple of the 16 steps per call (Keras runs whole blocks of them).
 SPE_MODELS = {k: FUSED_SGD_MODELS[k][:5] + (64,) for k in ("lenet5", "lenet5_modern")}
@@ -178,23 +169,18 @@ def onednn(models: dict, rounds: int, workers: dict) -> dict:
 
 
 def fused_sgd(models: dict, rounds: int, worker) -> dict:
-    return _worker_ab(models, rounds, worker, [("keras.optimizers.SGD", {"optimizer": "keras"}),
+    return worker_ab(models, rounds, worker, [("keras.optimizers.SGD", {"optimizer": "keras"}),
                                                ("keras_cnns.optimizers.SGD (fused)", {})])
 
 
-def mixed_bfloat16(models: dict, rounds: int, worker) -> dict:
-    return _worker_ab(models, rounds, worker, [("float32", {}),
-                                               ("mixed_bfloat16", {"precision": "mixed_bfloat16"})])
-
-
 def steps_per_execution(models: dict, rounds: int, worker) -> dict:
-    return _worker_ab(models, rounds, worker,
+    return worker_ab(models, rounds, worker,
                       [("train_on_batch loop", {}),
                        ("fit, 1 step per call", {"steps_per_execution": 1}),
                        ("fit, 16 steps per call", {"steps_per_execution": 16})])
 
 
-def _worker_ab(models: dict, rounds: int, worker, variants) -> dict:
+def worker_ab(models: dict, rounds: int, worker, variants) -> dict:
     """Variants of one model as throughput worker builds (`throughput._keras_worker`),
     alternating in one TensorFlow worker; speed-up of the last variant over the first."""
     results = {}
@@ -236,8 +222,6 @@ def run(quick: bool = False, log=None) -> dict:
         worker = workers["1"]
         results["fused_sgd"] = fused_sgd(QUICK_FUSED_SGD if quick else FUSED_SGD_MODELS, rounds,
                                          worker)
-        results["mixed_bfloat16"] = mixed_bfloat16(QUICK_MIXED_BF16 if quick else MIXED_BF16_MODELS,
-                                                   rounds, worker)
         results["steps_per_execution"] = steps_per_execution(QUICK_SPE if quick else SPE_MODELS,
                                                              rounds, worker)
     finally:

@@ -197,8 +197,6 @@ def _optimizations(results: dict) -> list[str]:
                     for name, r in data.get("grouped_conv", {}).items()]
         changes += [("fused SGD momentum update (`keras_cnns.optimizers.SGD`)", r, name)
                     for name, r in data.get("fused_sgd", {}).items()]
-        changes += [("mixed precision, `mixed_bfloat16` against float32", r, name)
-                    for name, r in data.get("mixed_bfloat16", {}).items()]
         for name, r in data.get("steps_per_execution", {}).items():
             # Each `fit` variant against the train_on_batch loop (not adopted: item 9).
             for label in list(r["variants"])[1:]:
@@ -745,7 +743,43 @@ def markdown(results: dict, chart_path: str | None = None) -> str:
         lines += _tflite_export(results)
     if "tuning" in b:
         lines += _tuning(results)
+    if "precision" in b:
+        lines += _precision(results)
     return "\n".join(lines) + "\n"
+
+
+def _training(run: dict) -> str:
+    overrides = "".join(f", {k}={v}" for k, v in run.get("recipe_overrides", {}).items())
+    return f"{run['epochs']} epochs, {run['limit']:,} images{overrides}"
+
+
+def _precision(results: dict) -> list[str]:
+    d = results["benchmarks"]["precision"]["data"]
+    a = d["accuracy_settings"]
+    lines = [
+        "## Mixed precision on this CPU: bfloat16 against float32",
+        "",
+        _when(results, "precision") + f" `python -m benchmarks.precision`. Speed: the same model "
+        f"built under each policy, {d['rounds']} alternating rounds in one TensorFlow worker "
+        f"(resident batch, keras_cnns' SGD). Accuracy: `keras_cnns.train(model, "
+        f"{a['dataset']!r}, precision=...)`, {a['recipe']} recipe, seed {a['seed']}, the same "
+        "epochs, images and recipe overrides (columns) once per policy.",
+        "",
+        "| model | batch | float32 img/s | mixed_bfloat16 img/s | speedup | training "
+        "| test accuracy float32 | test accuracy mixed_bfloat16 | change | load |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---:|---|",
+    ]
+    for name, r in d["speed"].items():
+        before, after = r["variants"][r["before"]], r["variants"][r["after"]]
+        runs = d["accuracy"][name]
+        fp32, bf16 = runs["float32"]["test_accuracy"], runs["mixed_bfloat16"]["test_accuracy"]
+        lines.append(
+            f"| {name} | {r['batch']} | {_f(before['images_per_s'], 1)} | {_f(after['images_per_s'], 1)} "
+            f"| **{r['speedup']:.2f}x** | {_training(runs['float32'])} | {fp32:.4f} | {bf16:.4f} | {bf16 - fp32:+.4f} "
+            f"| {_loads(before['load'] + after['load'])} |"
+        )
+    lines.append("")
+    return lines
 
 
 def chart(results: dict, path: Path) -> None:

@@ -528,9 +528,32 @@ def tuning_claims(s: Sources) -> Iterator[Claim]:
     )
 
 
+PRECISION_LABELS = {"resnet20": "ResNet-20", "vgg11": "VGG-11", "densenet_bc100": "DenseNet-BC-100"}
+
+
+def precision_claims(s: Sources) -> Iterator[Claim]:
+    entry = s.benchmarks["precision"]
+    d = entry["data"]
+    a = d["accuracy_settings"]
+    speed = ", ".join(f"{PRECISION_LABELS[n]} {times(r['speedup'])}" for n, r in d["speed"].items())
+    accuracy = ", ".join(
+        f"{PRECISION_LABELS[n]} {runs['float32']['test_accuracy']:.3f} → "
+        f"{runs['mixed_bfloat16']['test_accuracy']:.3f} ({runs['float32']['epochs']} epochs, "
+        f"{count(runs['float32']['limit'])} images)"
+        for n, runs in d["accuracy"].items()
+    )
+    yield Claim(
+        f"`mixed_bfloat16` against float32 on this CPU (`python -m benchmarks.precision`, "
+        f"{_when(entry)}): training img/s {speed}. Test accuracy after the same training, "
+        f"{a['recipe']} recipe, seed {a['seed']}, float32 → bfloat16: {accuracy}.",
+        BENCH + " precision",
+    )
+
+
 CLAIMS: tuple[Callable[[Sources], Iterator[Claim]], ...] = (
     main_job_claims, weights_claims, finetune_claims, pipeline_claims, speed_claims,
     memory_claims, models_claims, analysis_claims, notebook_claims, export_claims, tuning_claims,
+    precision_claims,
 )
 
 

@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = ("throughput", "optimizations", "profile", "pipeline", "inference", "memory",
-          "time_to_accuracy", "tflite_export", "tuning")
+          "time_to_accuracy", "tflite_export", "tuning", "precision")
 # The figures a table reports: every one of them, wherever it sits in the JSON, must be a
 # positive finite number.
 FIGURE_KEYS = {
@@ -128,10 +128,13 @@ def test_comparisons_are_like_for_like(quick_run):
         for row in optimizations[change].values():
             before, after = (row["variants"][row[k]]["loss_after_2_steps"] for k in ("before", "after"))
             assert abs(before - after) <= 1e-4 * max(1.0, abs(before)), (change, before, after)
-    # bfloat16 against float32: the same model in both, both training (finite losses).
-    assert optimizations["mixed_bfloat16"], "no mixed-precision comparison"
-    for row in optimizations["mixed_bfloat16"].values():
-        assert (row["before"], row["after"]) == ("float32", "mixed_bfloat16")
+    # bfloat16 against float32: the same models, speed and accuracy after the same training.
+    precision = results["benchmarks"]["precision"]["data"]
+    assert precision["speed"] and set(precision["accuracy"]) == set(precision["speed"])
+    for name, row in precision["speed"].items():
+        assert (row["before"], row["after"]) == ("float32", "mixed_bfloat16"), name
+        runs = precision["accuracy"][name]
+        assert set(runs) == {"float32", "mixed_bfloat16"} and runs["float32"]["epochs"] == runs["mixed_bfloat16"]["epochs"]
     # Every inference format runs the same network as Keras.
     for model in results["benchmarks"]["inference"]["data"].values():
         formats = model["formats"]
