@@ -90,10 +90,11 @@ def set_precision(model: keras.Model, precision: str) -> keras.Model:
 
     check_precision(precision)
     heads = _output_layer_names(model) if precision in MIXED else set()
+    top_level = {id(layer) for layer in model.layers}
     for layer in sublayers(model, recursive=True):
         if isinstance(layer, keras.layers.InputLayer):
             continue
-        head = layer.name in heads and layer in model.layers
+        head = layer.name in heads and id(layer) in top_level
         layer.dtype_policy = "float32" if head else precision
     model.dtype_policy = precision
     return model
