@@ -19,7 +19,6 @@
   call and against the `train_on_batch` loop the throughput tables use (tried for the
   smallest networks, whose steps take a few milliseconds; not adopted: see RESULTS.md).
 
-
 Mixed precision (bfloat16 against float32) has its own benchmark, `benchmarks.precision`.
 XLA (`jit_compile=True`) is measured in the throughput benchmark's "TF+XLA" rows.
 """
@@ -170,14 +169,14 @@ def onednn(models: dict, rounds: int, workers: dict) -> dict:
 
 def fused_sgd(models: dict, rounds: int, worker) -> dict:
     return worker_ab(models, rounds, worker, [("keras.optimizers.SGD", {"optimizer": "keras"}),
-                                               ("keras_cnns.optimizers.SGD (fused)", {})])
+                                              ("keras_cnns.optimizers.SGD (fused)", {})])
 
 
 def steps_per_execution(models: dict, rounds: int, worker) -> dict:
     return worker_ab(models, rounds, worker,
-                      [("train_on_batch loop", {}),
-                       ("fit, 1 step per call", {"steps_per_execution": 1}),
-                       ("fit, 16 steps per call", {"steps_per_execution": 16})])
+                     [("train_on_batch loop", {}),
+                      ("fit, 1 step per call", {"steps_per_execution": 1}),
+                      ("fit, 16 steps per call", {"steps_per_execution": 16})])
 
 
 def worker_ab(models: dict, rounds: int, worker, variants) -> dict:
