@@ -23,6 +23,7 @@ from keras_cnns.layers.lenet import (
 )
 from keras_cnns.layers.batch_norm import BatchNormalization
 from keras_cnns.layers.grouped_conv import GroupedConv2D
+from keras_cnns.layers.whole_input_conv import WholeInputConv2D
 from keras_cnns.layers.lrn import LocalResponseNormalization
 from keras_cnns.layers.stochastic_depth import StochasticDepth, linear_survival_probabilities
 from keras_cnns.layers.residual import IdentityShortcut, ResidualBlock
@@ -53,6 +54,7 @@ __all__ = [
     "DenseBlock",
     "EuclideanRBF",
     "GroupedConv2D",
+    "WholeInputConv2D",
     "IdentityShortcut",
     "LocalResponseNormalization",
     "ResidualBlock",

@@ -15,6 +15,7 @@ from keras_cnns.layers.lenet import (
     TrainableSubsampling,
     scaled_tanh,
 )
+from keras_cnns.layers.whole_input_conv import WholeInputConv2D
 from keras_cnns.layers.heads import CLASSIFIER, fully_connected, fully_connected_classifier
 from keras_cnns.models.common import build_model
 from keras_cnns.models.registry import Published, get_spec, register_model
@@ -41,7 +42,7 @@ def _lenet5(variant="paper", activation="relu", subsampling="max", **common) -> 
             x = squash(TrainableSubsampling(2, name="s2")(x), "s2")
             x = squash(ConnectionTableConv2D(5, name="c3")(x), "c3")
             x = squash(TrainableSubsampling(2, name="s4")(x), "s4")
-            return squash(layers.Conv2D(120, 5, name="c5")(x), "c5")
+            return squash(WholeInputConv2D(120, 5, name="c5")(x), "c5")
 
         def top(x, num_classes, classifier_activation):
             x = fully_connected(x, [("f6", 84)], activation=scaled_tanh)
@@ -56,7 +57,7 @@ def _lenet5(variant="paper", activation="relu", subsampling="max", **common) -> 
             x = pool(2, name="s2")(x)
             x = layers.Conv2D(16, 5, activation=activation, name="c3")(x)
             x = pool(2, name="s4")(x)
-            return layers.Conv2D(120, 5, activation=activation, name="c5")(x)
+            return WholeInputConv2D(120, 5, activation=activation, name="c5")(x)
 
         def top(x, num_classes, classifier_activation):
             return fully_connected_classifier(
