@@ -20,6 +20,7 @@ import sys
 from typing import Sequence
 
 from keras_cnns import console
+from keras_cnns.cli.data import add_data
 from keras_cnns.cli.evaluate import add_evaluate
 from keras_cnns.cli.export import add_export, add_predict
 from keras_cnns.cli.models import add_compare, add_list, add_summary
@@ -29,7 +30,7 @@ from keras_cnns.cli.tune import add_tune
 
 SUBCOMMANDS = [
     add_list, add_summary, add_compare, add_train, add_tune, add_evaluate, add_export, add_predict,
-    add_serve,
+    add_serve, add_data,
 ]
 
 

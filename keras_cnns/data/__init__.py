@@ -7,7 +7,8 @@
 `load` returns a `DataSplit` (an unbatched `tf.data.Dataset` of uint8 images and int64
 labels, the class names, the size); `build_pipeline` turns it into normalized, fitted and
 (in training) augmented batches. `from_arrays` and `from_directory` make a `DataSplit`
-from numpy arrays or a folder of images.
+from numpy arrays or a folder of images. `scan` decodes every image of a folder beforehand
+and reports the files that cannot be read (truncated, empty, not images).
 """
 
 from keras_cnns.data.augment import PCAColorAugmentation, RandomPadCrop, RandomResizedCrop
@@ -19,6 +20,7 @@ from keras_cnns.data.pipeline import (
     PAD_LIMIT,
     build_pipeline,
 )
+from keras_cnns.data.scan import CorruptImagesError, ScanReport, scan
 from keras_cnns.data.sources import (
     DataSplit,
     DatasetNotFoundError,
@@ -31,6 +33,7 @@ from keras_cnns.data.sources import (
 __all__ = [
     "AUGMENTATIONS",
     "CACHE_LIMIT_BYTES",
+    "CorruptImagesError",
     "DATASET_STATISTICS",
     "DataSplit",
     "DatasetNotFoundError",
@@ -39,9 +42,11 @@ __all__ = [
     "PCAColorAugmentation",
     "RandomPadCrop",
     "RandomResizedCrop",
+    "ScanReport",
     "build_pipeline",
     "from_arrays",
     "from_directory",
     "load",
     "read_idx",
+    "scan",
 ]
