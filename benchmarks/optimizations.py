@@ -11,13 +11,17 @@
 * `grouped_conv`: AlexNet's grouped convolutions (groups=2) as keras_cnns'
   `GroupedConv2D` (one oneDNN convolution per group) against `keras.layers.Conv2D(groups=2)`
   (which Keras' TensorFlow backend runs through XLA on CPU), the same way.
+* `whole_input_conv`: LeNet-5's C5 as keras_cnns' `WholeInputConv2D` (a matrix product: its
+  5x5 kernel covers the whole 5x5 input) against `keras.layers.Conv2D`, the same way.
 * `onednn`: `TF_ENABLE_ONEDNN_OPTS=1` (the package's default) against `=0`, two worker
   processes (TensorFlow reads it at import), alternating.
 * `fused_sgd`: `keras_cnns.optimizers.SGD` (one fused momentum kernel per variable, what
   `keras_cnns.train` uses) against `keras.optimizers.SGD`, the same model, alternating.
 * `steps_per_execution`: `model.fit` running 16 steps per graph call against one step per
-  call and against the `train_on_batch` loop the throughput tables use (tried for the
-  smallest networks, whose steps take a few milliseconds; not adopted: see RESULTS.md).
+  call and against the `train_on_batch` loop, for the smallest networks, whose steps take a
+  few milliseconds (`keras_cnns.train`'s `steps_per_execution="auto"` runs them 16 per call).
+  `fit` reads the resident batch through tf.data with autotuning off, as keras_cnns'
+  pipeline over in-memory data does, and once with it on (tf.data's default).
 
 Mixed precision (bfloat16 against float32) has its own benchmark, `benchmarks.precision`.
 XLA (`jit_compile=True`) is measured in the throughput benchmark's "TF+XLA" rows.
@@ -35,6 +39,9 @@ from benchmarks import common, throughput
 FUSED_BN_MODELS = {"resnet20": (32, 128, 4), "densenet_bc100": (32, 64, 2)}
 QUICK_FUSED_BN = {"resnet20": (32, 16, 2)}
 GROUPED_CONV_MODELS = {"alexnet": (96, 64, 3)}
+WHOLE_INPUT_MODELS = {"lenet5": ("lenet5", {}, 32, 1, 128, 60),
+                      "lenet5_modern": ("lenet5", {"variant": "modern"}, 32, 1, 128, 60)}
+QUICK_WHOLE_INPUT = {"lenet5_modern": ("lenet5", {"variant": "modern"}, 32, 1, 32, 5)}
 QUICK_GROUPED_CONV = {"alexnet": (67, 4, 1)}
 ONEDNN_MODELS = {"lenet5_modern": 40, "resnet20": 4}
 QUICK_ONEDNN = {"lenet5_modern": 5}
@@ -76,6 +83,16 @@ def grouped_conv(models: dict, rounds: int) -> dict:
                     ("GroupedConv2D (keras_cnns)", GroupedConv2D))
 
 
+def whole_input_conv(models: dict, rounds: int) -> dict:
+    import keras
+
+    from keras_cnns.layers.whole_input_conv import WholeInputConv2D
+
+    return _swap_ab(models, rounds, ("keras_cnns.models.lenet",), "WholeInputConv2D",
+                    ("keras Conv2D", keras.layers.Conv2D),
+                    ("WholeInputConv2D (matrix product)", WholeInputConv2D))
+
+
 def _swap_ab(models: dict, rounds: int, modules, attribute: str, before_variant, after_variant) -> dict:
     """The same model built with `attribute` of `modules` set to each variant, A/B."""
     import numpy as np
@@ -86,13 +103,19 @@ def _swap_ab(models: dict, rounds: int, modules, attribute: str, before_variant,
 
     common.pin_threads_in_process("tensorflow")
     results = {}
-    for name, (size, batch, steps) in models.items():
+    for name, spec in models.items():
+        # (size, batch, steps) for a registered name with RGB input, or the full
+        # (registry name, options, size, channels, batch, steps).
+        registry, options, size, channels, batch, steps = (
+            spec if len(spec) == 6 else (name, {}, spec[0], 3, *spec[1:])
+        )
         built = {}
         for label, layer in (before_variant, after_variant):
             for module in modules:
                 setattr(sys.modules[module], attribute, layer)
             keras.utils.set_random_seed(0)
-            model = keras_cnns.get_model(name, num_classes=10, input_shape=(size, size, 3))
+            model = keras_cnns.get_model(registry, num_classes=10, input_shape=(size, size, channels),
+                                         **options)
             model.compile(optimizer=keras_cnns.optimizers.SGD(0.01, momentum=0.9),
                           loss="sparse_categorical_crossentropy")
             built[label] = model
@@ -101,7 +124,7 @@ def _swap_ab(models: dict, rounds: int, modules, attribute: str, before_variant,
         before, after = built.values()
         after.set_weights(before.get_weights())
         rng = np.random.default_rng(0)
-        x = tf.constant(rng.uniform(0, 1, (batch, size, size, 3)).astype("float32"))
+        x = tf.constant(rng.uniform(0, 1, (batch, size, size, channels)).astype("float32"))
         y = tf.constant(rng.integers(0, 10, (batch,)))
         losses = {}
         for label, model in built.items():
@@ -176,6 +199,8 @@ def steps_per_execution(models: dict, rounds: int, worker) -> dict:
     return worker_ab(models, rounds, worker,
                      [("train_on_batch loop", {}),
                       ("fit, 1 step per call", {"steps_per_execution": 1}),
+                      ("fit, 16 steps per call, tf.data autotuning on",
+                       {"steps_per_execution": 16, "autotune": True}),
                       ("fit, 16 steps per call", {"steps_per_execution": 16})])
 
 
@@ -210,6 +235,8 @@ def run(quick: bool = False, log=None) -> dict:
     results = {
         "fused_batch_norm": fused_batch_norm(QUICK_FUSED_BN if quick else FUSED_BN_MODELS, rounds),
         "grouped_conv": grouped_conv(QUICK_GROUPED_CONV if quick else GROUPED_CONV_MODELS, rounds),
+        "whole_input_conv": whole_input_conv(QUICK_WHOLE_INPUT if quick else WHOLE_INPUT_MODELS,
+                                              rounds),
     }
     # Started only now: their imports would disturb the in-process measurements above.
     workers = onednn_workers()

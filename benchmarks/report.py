@@ -94,14 +94,21 @@ def _throughput(results: dict) -> list[str]:
         c = r["contenders"]
         loads = [x for row in c.values() for x in row.get("load", [])]
         if "remeasured" in r:
-            name = f"{name} (re-measured {r['remeasured']}, after the change below)"
+            name = f"{name} (re-measured {r['remeasured']})"
         lines.append(
             f"| {name} | {'x'.join(map(str, r['input']))} | {r['batch']} | {r['trainable']:,} | "
             f"{_f(c[TF]['images_per_s'])} | {_f(c[NCHW]['images_per_s'])} | "
             f"{_f(c[CL]['images_per_s'])} | **{r['ratio_tf']:.2f}** | {r['ratio_tf_cpu']:.2f} | "
             f"{r['ratio_tf_xla']:.2f} | {_loads(loads)} |"
         )
+    blocks = [n for n, r in data["pytorch"].items() if r.get("steps_per_execution", 1) > 1]
     lines += [
+        "",
+        "keras_cnns TF trains as `keras_cnns.train` does (`steps_per_execution=\"auto\"`): "
+        + (f"{', '.join(blocks)} run {data['pytorch'][blocks[0]]['steps_per_execution']} steps "
+           "per `tf.function` call in `model.fit` (item 9 of the changes), the others one step "
+           "per call (the `train_on_batch` loop, the same compiled step)." if blocks else
+           "one step per call (the `train_on_batch` loop) for every model."),
         "",
         "PyTorch reference of each row: "
         + "; ".join(f"{n}: {r.get('pytorch_reference', 'not recorded')}"
@@ -197,10 +204,14 @@ def _optimizations(results: dict) -> list[str]:
                     for name, r in data.get("grouped_conv", {}).items()]
         changes += [("fused SGD momentum update (`keras_cnns.optimizers.SGD`)", r, name)
                     for name, r in data.get("fused_sgd", {}).items()]
+        changes += [("LeNet-5's C5 as a matrix product (`keras_cnns.layers.WholeInputConv2D`)", r, name)
+                    for name, r in data.get("whole_input_conv", {}).items()]
         for name, r in data.get("steps_per_execution", {}).items():
-            # Each `fit` variant against the train_on_batch loop (not adopted: item 9).
+            # Each `fit` variant against the train_on_batch loop (item 9).
             for label in list(r["variants"])[1:]:
-                changes.append((f"`model.fit`, {label.split(', ', 1)[1]} (tried, not adopted)",
+                kept = label == r["after"]
+                changes.append((f"`model.fit`, {label.split(', ', 1)[1]} "
+                                + ("(kept: `steps_per_execution=\"auto\"`)" if kept else "(for comparison)"),
                                 dict(r, after=label), name))
         for change, r, name in changes:
             before, after = r["variants"][r["before"]], r["variants"][r["after"]]
@@ -328,15 +339,34 @@ CHANGES = [
     "`ResourceApplyKerasMomentum` kernel (one pass; also per replica under MirroredStrategy); "
     "weights and momenta equal Keras' to float rounding (`tests/test_optimizers.py`). "
     "Measured: the fused-SGD rows above.",
-    "9. **`compile(steps_per_execution=N)`** — tried for LeNet-5, not adopted. Running N "
-    "steps per `tf.function` call in `model.fit` amortizes the Python and executor cost of a "
-    "call (the `fit` rows above, against the `train_on_batch` loop that mirrors PyTorch's "
-    "loop in the throughput tables). Not adopted as a `keras_cnns.train` default: Keras "
-    "3.15's epoch iterator always runs whole blocks of N steps, so with `steps_per_epoch` "
-    "not a multiple of N an epoch runs into the next epoch's batches, which breaks the "
-    "epoch-exact data order that makes a resumed run bit-identical (issue 5); and it "
-    "would not change the throughput tables, which call `train_on_batch` as PyTorch's loop "
-    "calls its step.",
+    "9. **`compile(steps_per_execution=N)`** — kept for small steps (`keras_cnns.train`'s "
+    "`steps_per_execution=\"auto\"`: 16 steps per call when a batch's forward pass is under "
+    "1 G multiply-adds, LeNet-5 at batch 128 for one; 1 otherwise). Running N steps per "
+    "`tf.function` call in `model.fit` pays the Python and executor cost of a call once per "
+    "block (the `fit` rows above, against the `train_on_batch` loop). Keras 3.15's epoch "
+    "iterator runs whole blocks of N steps and, over one stream of epochs, a block runs "
+    "into the next epoch's batches; it stops early only where the data ends. "
+    "`keras_cnns.train` therefore feeds `fit` one epoch per iteration of its dataset "
+    "(`build_pipeline(..., epoch_per_iteration=True)`): each epoch's last block ends with "
+    "the epoch, the batches are those of one step per call, and a killed run resumes to "
+    "the same weights (`tests/test_resume.py`, 113 steps per epoch in blocks of 16). "
+    "Callbacks see one batch per block.",
+    "10. **LeNet-5's C5 as a matrix product** — kept (`keras_cnns.layers.WholeInputConv2D`). "
+    "C5's 5x5 kernels cover its 5x5 input: one output position, which is a fully connected "
+    "layer over the flattened map, but oneDNN ran it (forward and both gradients) as a "
+    "convolution. The `Conv2D` subclass keeps the weights (kernel 5x5x16x120), name, "
+    "config and results and computes a matrix product when its kernel covers the input "
+    "(a larger input convolves as before). Measured: the C5 rows above.",
+    "11. **tf.data autotuning off over data in memory** — kept "
+    "(`keras_cnns.data.pipeline.in_memory_options`, applied by `build_pipeline` when the "
+    "split is cached). Found while measuring item 9: with autotuning on, `fit` ran some "
+    "calls at about half LeNet-5's speed and others at full speed, on a resident batch and "
+    "on Fashion-MNIST through the pipeline alike; with it off, slow calls became rare (the "
+    "`fit` rows with autotuning on above, against those without; the notebook section's "
+    "per-epoch rates show the same for ResNet-20 and VGG-11). What the slow calls are was "
+    "not pinned down; on 2 cores any thread that wakes beside the 2 compute threads stalls "
+    "them. The stages after an in-memory cache are light and need no tuning; sources read "
+    "from files keep autotuning.",
 ]
 
 
@@ -712,8 +742,8 @@ def _verdict(results: dict) -> list[str]:
             "a large part of the step, where PyTorch eager's per-op dispatch is cheaper; the "
             "gap closes as the work per step grows (all the larger networks are >= 1.0). "
             "Also tried: one fused kernel for the optimizer's update (kept, item 8 of the "
-            "changes) and `steps_per_execution` in `model.fit` (item 9: measured in the "
-            "changes table, not adopted).",
+            "changes), blocks of steps per call in `model.fit` (kept, item 9) and C5 as a "
+            "matrix product (kept, item 10).",
         ]
     lines.append("")
     return lines
@@ -745,7 +775,76 @@ def markdown(results: dict, chart_path: str | None = None) -> str:
         lines += _tuning(results)
     if "precision" in b:
         lines += _precision(results)
+    if "notebook" in b:
+        lines += _notebook(results)
     return "\n".join(lines) + "\n"
+
+
+NOTEBOOK_FEEDS = ("arrays", "tf.data", "keras_cnns settings")
+NOTEBOOK_TORCH = "PyTorch eager channels_last"
+
+
+def notebook_ratios(results: dict) -> dict:
+    """{model: {optimizer: {feed: keras img/s / PyTorch img/s}}} of the notebook benchmark."""
+    models = results["benchmarks"]["notebook"]["data"]["models"]
+    return {name: {optimizer: {feed: row[feed]["ratio_to_pytorch"] for feed in NOTEBOOK_FEEDS}
+                   for optimizer, row in r["optimizers"].items()}
+            for name, r in models.items()}
+
+
+def _notebook(results: dict) -> list[str]:
+    d = results["benchmarks"]["notebook"]["data"]
+    settings = d["optimizer_settings"]
+    lines = [
+        "## The notebook path: `model.fit` as a new user writes it, against a plain PyTorch loop",
+        "",
+        _when(results, "notebook") + f" `python -m benchmarks.notebook`; {d['rounds']} rounds, "
+        "one timed epoch per contender and round after an untimed one, the median. The same "
+        "float32 images in memory and the same architecture in both frameworks. Keras: "
+        "`model.compile(optimizer, \"sparse_categorical_crossentropy\", metrics=[\"accuracy\"])` "
+        "then `model.fit(x, y, batch_size=B)` on NumPy arrays (*arrays*), or on "
+        "`tf.data.Dataset.from_tensor_slices((x, y)).shuffle(n).batch(B).prefetch(AUTOTUNE)` "
+        "(*tf.data*), or that dataset with what `keras_cnns.train` sets (*keras_cnns settings*: "
+        "`keras_cnns.optimizers.SGD` for SGD, `compile(steps_per_execution=...)` as "
+        "`choose_steps_per_execution` picks it, autotuning off with "
+        "`keras_cnns.data.pipeline.in_memory_options()`). PyTorch: eager, channels_last, a "
+        "random permutation per epoch and one slice of the resident tensors per batch, "
+        "cross-entropy, backward, step, correct predictions summed. Optimizers: "
+        + ", ".join(f"{name} ({', '.join(f'{k} {v}' for k, v in opts.items())})"
+                    for name, opts in settings.items()) + ", the same in both frameworks.",
+        "",
+        "| model | batch | optimizer | arrays img/s | tf.data | keras_cnns settings | PyTorch | "
+        "**arrays / PyTorch** | tf.data / PyTorch | **settings / PyTorch** | steps per call | load |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for name, r in d["models"].items():
+        for optimizer, row in r["optimizers"].items():
+            loads = [x for feed in row.values() for x in feed["load"]]
+            lines.append(
+                f"| {name} | {r['batch']} | {optimizer} | "
+                + " | ".join(_f(row[feed]["images_per_s"]) for feed in (*NOTEBOOK_FEEDS, NOTEBOOK_TORCH))
+                + f" | **{row['arrays']['ratio_to_pytorch']:.2f}** | {row['tf.data']['ratio_to_pytorch']:.2f} | "
+                f"**{row['keras_cnns settings']['ratio_to_pytorch']:.2f}** | "
+                f"{row['keras_cnns settings']['steps_per_execution']} | {_loads(loads)} |"
+            )
+    ratios = notebook_ratios(results)
+    slow = [f"{n} with {o}" for n, per in ratios.items() for o, feeds in per.items() if feeds["arrays"] < 1.0]
+    fast = [f"{n} with {o}" for n, per in ratios.items() for o, feeds in per.items()
+            if feeds["keras_cnns settings"] >= 1.0]
+    lines += ["", "Every epoch's rate (img/s, in the order measured):", ""]
+    for name, r in d["models"].items():
+        for optimizer, row in r["optimizers"].items():
+            lines.append(f"- {name} {optimizer}: " + "; ".join(
+                f"{feed} {', '.join(_f(x) for x in row[feed]['samples'])}"
+                for feed in (*NOTEBOOK_FEEDS, NOTEBOOK_TORCH)))
+    lines += [
+        "",
+        f"- `fit` on NumPy arrays is below PyTorch for {', '.join(slow) or 'none'}; "
+        f"with keras_cnns' settings, at or above PyTorch for {', '.join(fast) or 'none'} "
+        f"(of {sum(len(per) for per in ratios.values())} model-optimizer pairs).",
+        "",
+    ]
+    return lines
 
 
 def _training(run: dict) -> str:

@@ -16,7 +16,9 @@ on and off), `inference` (latency and size as Keras, SavedModel, TFLite), `memor
 Fashion-MNIST), `tflite_export` (LeNet-5 and ResNet-20 trained on Fashion-MNIST, exported
 as float32 / float16 / dynamic / int8 TFLite: sizes, differences from Keras, int8
 agreement), `tuning` (a KerasTuner random search over LeNet-5 with `keras_cnns.tune`),
-`precision` (mixed_bfloat16 against float32: speed, and accuracy after the same training) and,
+`precision` (mixed_bfloat16 against float32: speed, and accuracy after the same training),
+`notebook` (`model.fit` as a new user writes it, on arrays and tf.data with Keras' SGD and
+Adam, against a plain PyTorch loop) and,
 in the full run only, `time_to_accuracy_resnet20` (ResNet-20 to 92 %).
 The machine and the versions (`benchmarks.common.machine()` and `versions()`) are recorded
 once per run, by this harness, for all of them.
@@ -39,7 +41,8 @@ from pathlib import Path
 from benchmarks import common, report
 
 BENCHMARKS = ("throughput", "optimizations", "profile", "pipeline", "inference", "memory",
-              "time_to_accuracy", "tflite_export", "tuning", "precision", "time_to_accuracy_resnet20")
+              "time_to_accuracy", "tflite_export", "tuning", "precision", "notebook",
+              "time_to_accuracy_resnet20")
 FULL_ONLY = ("time_to_accuracy_resnet20",)  # ResNet-20 to 92 %: minutes of training
 PROFILE = {"full": [("resnet20", ["--size", "32", "--batch", "128", "--steps", "4"]),
                     ("densenet_bc100", ["--size", "32", "--batch", "64", "--steps", "2"])],

@@ -8,7 +8,10 @@ One long-lived worker process per contender (see `common.Worker`):
 * `keras-tensorflow`: keras_cnns (and keras.applications) on the TensorFlow backend, with
   the package's defaults (oneDNN on, `compile()`'s `jit_compile="auto"`, which is plain
   TensorFlow graphs on a CPU-only machine), and the same model compiled with
-  `jit_compile=True` (XLA) as a second row;
+  `jit_compile=True` (XLA) as a second row. Both train as `keras_cnns.train` does: where
+  it runs blocks of steps per call (`steps_per_execution="auto"`: LeNet-5), `model.fit`
+  runs them over the resident batch; elsewhere the `train_on_batch` loop runs the same
+  compiled step, one per call;
 * `keras-jax`, `keras-torch`: keras_cnns on the other Keras backends (`jit_compile`
   "auto": XLA under JAX, eager under PyTorch);
 * `torch-eager`: the same architectures in plain PyTorch (`benchmarks/torch_models.py`:
@@ -40,8 +43,8 @@ from benchmarks import common
 
 # name -> (registry name, options, input size, channels, batch, measured steps)
 PYTORCH_MODELS = {
-    "lenet5": ("lenet5", {}, 32, 1, 128, 60),
-    "lenet5_modern": ("lenet5", {"variant": "modern"}, 32, 1, 128, 60),
+    "lenet5": ("lenet5", {}, 32, 1, 128, 256),
+    "lenet5_modern": ("lenet5", {"variant": "modern"}, 32, 1, 128, 256),
     "alexnet": ("alexnet", {}, 96, 3, 64, 6),
     "vgg11": ("vgg11", {}, 32, 3, 64, 5),
     "googlenet": ("googlenet", {}, 64, 3, 32, 5),
@@ -57,7 +60,7 @@ KA_MODELS = {
     "InceptionV3": ("inception_v3", {}, 75, 32, 4),
     "DenseNet121": ("densenet121", {}, 64, 32, 4),
 }
-QUICK_PYTORCH = {"lenet5_modern": ("lenet5", {"variant": "modern"}, 32, 1, 128, 10)}
+QUICK_PYTORCH = {"lenet5_modern": ("lenet5", {"variant": "modern"}, 32, 1, 128, 16)}
 QUICK_KA = {"VGG16": ("vgg16", {}, 32, 8, 2)}
 KERAS_RUNNERS = {"keras-tensorflow": "tensorflow", "keras-jax": "jax", "keras-torch": "torch"}
 OPTIONAL_WORKERS = ("keras-jax", "keras-torch")  # a failure there is recorded, not fatal
@@ -94,8 +97,18 @@ def _keras_worker(backend: str):
         compile_options = {}
         if spec.get("jit_compile") is not None:
             compile_options["jit_compile"] = spec["jit_compile"]
-        if spec.get("steps_per_execution"):
-            compile_options["steps_per_execution"] = spec["steps_per_execution"]
+        # "auto": as `keras_cnns.train` chooses for this model and batch; `fit` runs the
+        # blocks, and where the choice is one step per call the train_on_batch loop runs
+        # the same compiled step. A number: `fit` with that many steps per call.
+        requested = spec.get("steps_per_execution")
+        per_call = requested
+        if requested == "auto":
+            from keras_cnns.training.assembly import choose_steps_per_execution
+
+            per_call = choose_steps_per_execution(model, spec["batch"])
+        use_fit = requested not in (None, "auto") or (per_call or 1) > 1
+        if use_fit:
+            compile_options["steps_per_execution"] = per_call
         # The package's SGD (fused momentum update on TensorFlow) is what keras_cnns'
         # training uses; "keras" selects Keras' own for A/B comparisons.
         sgd = {"keras_cnns": keras_cnns.optimizers.SGD, "keras": keras.optimizers.SGD}[
@@ -113,12 +126,18 @@ def _keras_worker(backend: str):
         y = keras.ops.convert_to_tensor(rng.integers(0, 10, size=(spec["batch"],)).astype("int32"))
         trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
         entry = {"model": model, "x": x, "y": y, "trainable": trainable,
-                 "total": int(model.count_params()), "fit": None}
-        if spec.get("steps_per_execution"):
+                 "total": int(model.count_params()), "fit": None, "per_call": per_call or 1}
+        if use_fit:
             # model.fit over the resident batch repeated, N steps per graph call.
             import tensorflow as tf
 
+            from keras_cnns.data.pipeline import in_memory_options
+
+            # Autotuning off, as keras_cnns' pipeline over data in memory has it (unless
+            # the request asks for tf.data's default, to compare).
             dataset = tf.data.Dataset.from_tensors((x, y)).repeat()
+            if not spec.get("autotune"):
+                dataset = dataset.with_options(in_memory_options())
             entry["fit"] = lambda steps: model.fit(
                 dataset, steps_per_epoch=steps, epochs=1, verbose=0
             ).history["loss"][-1]
@@ -135,28 +154,29 @@ def _keras_worker(backend: str):
         model, x, y = entry["model"], entry["x"], entry["y"]
 
         def train(steps):
+            """(loss, steps run): `fit` runs whole blocks, so a multiple of its block."""
             if entry["fit"] is not None:
-                per_call = request["build"]["steps_per_execution"]
-                if steps % per_call:  # Keras would run a whole block more than asked
-                    steps = per_call * -(-steps // per_call)
-                return entry["fit"](steps)
+                per_call = entry["per_call"]
+                steps = per_call * -(-steps // per_call)
+                return entry["fit"](steps), steps
             for _ in range(steps):
                 loss = model.train_on_batch(x, y)
-            return loss
+            return loss, steps
 
         start = time.perf_counter()
         train(request["warmup"] if fresh else 1)
         warmup_s = time.perf_counter() - start
         load_before = common.load()
         cpu, wall = time.process_time(), time.perf_counter()
-        loss = train(request["steps"])
+        loss, steps = train(request["steps"])
         wall = time.perf_counter() - wall
         cpu = time.process_time() - cpu
-        images = request["steps"] * request["build"]["batch"]
+        images = steps * request["build"]["batch"]
         return {
+            "steps_per_execution": entry["per_call"] if entry["fit"] is not None else 1,
             "images_per_s": images / wall,
             "images_per_cpu_s": images / cpu,
-            "step_s": wall / request["steps"],
+            "step_s": wall / steps,
             "trainable": entry["trainable"],
             "total": entry["total"],
             "jit_compile": bool(getattr(model, "jit_compile", False)),
@@ -264,7 +284,7 @@ def _release(workers: dict, names=None, limit_mb: float = 2500) -> None:
 
 
 def _summary(samples: list[dict]) -> dict:
-    extra = {"reference": samples[0]["reference"]} if "reference" in samples[0] else {}
+    extra = {key: samples[0][key] for key in ("reference", "steps_per_execution") if key in samples[0]}
     return {
         **extra,
         "images_per_s": common.median([s["images_per_s"] for s in samples]),
@@ -282,8 +302,10 @@ def _contenders(spec, backends: bool):
     registry, options, size, channels, batch, _ = spec
     base = dict(source="keras_cnns", model=registry, options=options, size=size,
                 channels=channels, batch=batch)
-    rows = [("keras_cnns TF", "keras-tensorflow", dict(base)),
-            ("keras_cnns TF+XLA", "keras-tensorflow", dict(base, jit_compile=True))]
+    # The TensorFlow rows train as `keras_cnns.train` does: its steps per call.
+    tf_base = dict(base, steps_per_execution="auto")
+    rows = [("keras_cnns TF", "keras-tensorflow", tf_base),
+            ("keras_cnns TF+XLA", "keras-tensorflow", dict(tf_base, jit_compile=True))]
     if backends:
         rows += [("keras_cnns JAX", "keras-jax", dict(base)),
                  ("keras_cnns torch backend", "keras-torch", dict(base))]
@@ -342,6 +364,7 @@ def run(quick: bool = False, rounds: int | None = None, only_models=None, log=No
                 "batch": spec[4], "steps": spec[5], "trainable": counts["keras_cnns TF"],
                 "contenders": row, "pytorch_best": torch_best,
                 "pytorch_reference": row[torch_best]["reference"],
+                "steps_per_execution": row["keras_cnns TF"].get("steps_per_execution", 1),
                 "ratio_tf": row["keras_cnns TF"]["images_per_s"] / row[torch_best]["images_per_s"],
                 "ratio_tf_xla": row["keras_cnns TF+XLA"]["images_per_s"] / row[torch_best]["images_per_s"],
                 "ratio_tf_cpu": row["keras_cnns TF"]["images_per_cpu_s"] / row[torch_best]["images_per_cpu_s"],

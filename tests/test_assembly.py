@@ -18,7 +18,9 @@ from keras_cnns.training.assembly import (
     accuracy_name,
     build_and_compile,
     build_for_data,
+    SMALL_STEP_MACS,
     choose_fit_input,
+    choose_steps_per_execution,
     compile_for_recipe,
     make_dataset,
 )
@@ -31,6 +33,24 @@ def test_choose_fit_input_pads_a_little_and_resizes_a_lot():
     assert choose_fit_input(32, (28, 28, 1)) == "pad"  # LeNet-5's 32x32 from 28x28
     assert choose_fit_input(65, (28, 28, 1)) == "resize"
     assert choose_fit_input(35, (28, None, 1)) == "pad"
+
+
+def test_steps_per_execution_auto_follows_the_size_of_a_step():
+    from keras_cnns.analysis import profile
+
+    lenet = keras_cnns.lenet5(num_classes=10)
+    assert choose_steps_per_execution(lenet, 128) == 16  # 326,520 MACs per image
+    assert choose_steps_per_execution(keras_cnns.resnet20(num_classes=10), 128) == 1
+    assert choose_steps_per_execution(lenet, 128, 4) == 4
+    any_size = keras_cnns.vgg11(num_classes=10, input_shape=(None, None, 3), include_top=False, pooling="avg")
+    assert choose_steps_per_execution(any_size, 1) == 1
+    # The rule is the forward pass of one batch against SMALL_STEP_MACS.
+    largest_small_batch = (SMALL_STEP_MACS - 1) // profile(lenet).macs
+    assert choose_steps_per_execution(lenet, largest_small_batch) == 16
+    assert choose_steps_per_execution(lenet, largest_small_batch + 1) == 1
+    for bad in (0, -2, 1.5, True, "fast"):
+        with pytest.raises(ValueError, match=r"`steps_per_execution` must be 'auto' or a positive integer"):
+            choose_steps_per_execution(lenet, 128, bad)
 
 
 def test_build_for_data_takes_a_name_or_a_builder():

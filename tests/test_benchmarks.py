@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = ("throughput", "optimizations", "profile", "pipeline", "inference", "memory",
-          "time_to_accuracy", "tflite_export", "tuning", "precision")
+          "time_to_accuracy", "tflite_export", "tuning", "precision", "notebook")
 # The figures a table reports: every one of them, wherever it sits in the JSON, must be a
 # positive finite number.
 FIGURE_KEYS = {
@@ -31,6 +31,8 @@ FIGURE_KEYS = {
     # TFLite exports of trained models; the KerasTuner search
     "size_fraction_of_float32", "float_accuracy", "int8_accuracy", "int8_agreement",
     "train_seconds", "wall_seconds", "val_accuracy", "test_accuracy",
+    # the notebook path against PyTorch
+    "ratio_to_pytorch",
 }
 
 
@@ -93,7 +95,8 @@ def test_every_table_is_written(quick_run):
                     "Where a training step's time goes", "Input pipeline: `build_pipeline`",
                     "Inference: latency and size",
                     "plain against memory-efficient", "Time to accuracy",
-                    "TFLite exports of trained models", "Hyperparameter search: LeNet-5 with KerasTuner"):
+                    "TFLite exports of trained models", "Hyperparameter search: LeNet-5 with KerasTuner",
+                    "The notebook path: `model.fit` as a new user writes it"):
         assert heading in markdown
     assert (out / "results" / "throughput.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # Figures came from this run, and the machine is described.
@@ -123,7 +126,7 @@ def test_comparisons_are_like_for_like(quick_run):
     assert throughput["keras_applications"], "no keras.applications comparison"
     # The speed changes keep the results: the same loss after two identical training steps.
     optimizations = results["benchmarks"]["optimizations"]["data"]
-    for change in ("fused_batch_norm", "grouped_conv"):
+    for change in ("fused_batch_norm", "grouped_conv", "whole_input_conv"):
         assert optimizations[change], change
         for row in optimizations[change].values():
             before, after = (row["variants"][row[k]]["loss_after_2_steps"] for k in ("before", "after"))
@@ -135,6 +138,18 @@ def test_comparisons_are_like_for_like(quick_run):
         assert (row["before"], row["after"]) == ("float32", "mixed_bfloat16"), name
         runs = precision["accuracy"][name]
         assert set(runs) == {"float32", "mixed_bfloat16"} and runs["float32"]["epochs"] == runs["mixed_bfloat16"]["epochs"]
+    # The notebook path: each model with both optimizers, every feed and PyTorch's loop;
+    # keras_cnns' settings run LeNet-5 in blocks of steps.
+    notebook = results["benchmarks"]["notebook"]["data"]["models"]
+    assert notebook
+    for name, row in notebook.items():
+        assert set(row["optimizers"]) == {"sgd", "adam"}, name
+        for feeds in row["optimizers"].values():
+            assert set(feeds) == {"arrays", "tf.data", "keras_cnns settings", "PyTorch eager channels_last"}
+            assert feeds["PyTorch eager channels_last"]["ratio_to_pytorch"] == 1.0
+            assert feeds["keras_cnns settings"]["steps_per_execution"] == (16 if "lenet" in name else 1)
+    spe = optimizations["steps_per_execution"]
+    assert all(row["after"] == "fit, 16 steps per call" for row in spe.values()), spe
     # Every inference format runs the same network as Keras.
     for model in results["benchmarks"]["inference"]["data"].values():
         formats = model["formats"]

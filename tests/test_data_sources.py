@@ -308,7 +308,35 @@ def test_from_directory_uses_split_subfolders(image_folder, tmp_path):
     assert from_directory(tmp_path, split="train").num_examples == 30
     validation = from_directory(tmp_path, split="validation")
     assert validation.num_examples == 10 and validation.source == str(tmp_path / "val")
-    with pytest.raises(ValueError, match="Unknown `split`: 'test'"):
+    with pytest.raises(ValueError, match=r"Unknown `split`: 'test'.*pass test_fraction > 0"):
         from_directory(root, split="test")
     with pytest.raises(DatasetNotFoundError, match="is not a folder"):
         from_directory(tmp_path / "missing")
+
+
+def test_a_folder_without_test_gets_a_carved_test_split_in_no_other_split(image_folder):
+    """30 images, no test/ nor validation/ folder: test is 0.2 of them (6), validation 0.25
+    of the other 24 (6), train the remaining 18; each image in exactly one split, the same
+    images again for the same seed, and each split says how it was made."""
+    root, _ = image_folder
+    everything = _arrays(from_directory(root, validation_fraction=0, color_mode="grayscale"))[0]
+    splits = {name: from_directory(root, split=name, validation_fraction=0.25, test_fraction=0.2,
+                                   seed=3, color_mode="grayscale")
+              for name in ("train", "validation", "test")}
+    assert {n: d.num_examples for n, d in splits.items()} == {"train": 18, "validation": 6, "test": 6}
+    found = {n: _arrays(d)[0] for n, d in splits.items()}
+    owner = []
+    for image in everything:
+        owner.append([n for n, images in found.items() if any(np.array_equal(image, x) for x in images)])
+    assert all(len(names) == 1 for names in owner), owner
+    test_rows = np.flatnonzero([names == ["test"] for names in owner])
+    np.testing.assert_array_equal(test_rows, np.flatnonzero(sources.carved_test_mask(30, 0.2, 3)))
+    again = from_directory(root, split="test", test_fraction=0.2, seed=3, color_mode="grayscale")
+    np.testing.assert_array_equal(_arrays(again)[0], found["test"])
+    assert "has no test/ folder: 6 of its 30 images were carved out for test" in splits["test"].carving
+    assert "6 of the 24 remaining images were carved out for validation" in splits["train"].carving
+    assert splits["train"].carving.endswith("this train split holds 18")
+    with pytest.raises(ValueError, match=r"`test_fraction`=0.01 of 30 images leaves 0 for test"):
+        from_directory(root, split="test", test_fraction=0.01)
+    with pytest.raises(ValueError, match=r"`test_fraction`"):
+        load(f"folder:{root}", "test", test_fraction=1.0)

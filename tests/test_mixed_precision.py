@@ -192,6 +192,18 @@ def test_cli_takes_precision(capsys):
     assert "invalid choice: 'float8'" in capsys.readouterr().err
 
 
+def test_cli_takes_steps_per_execution(capsys):
+    from keras_cnns.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["train", "lenet5"]).steps_per_execution == "auto"
+    assert parser.parse_args(["train", "lenet5", "--steps-per-execution", "8"]).steps_per_execution == 8
+    for bad in ("0", "many"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["train", "lenet5", "--steps-per-execution", bad])
+        assert f"expected 'auto' or a positive integer, got '{bad}'" in capsys.readouterr().err
+
+
 def test_with_precision_keeps_weights_and_float32_heads():
     """A float32 GoogLeNet with auxiliary heads becomes mixed with every head in float32,
     and back; the weights stay the same and the float32 copy gives the same outputs."""

@@ -238,6 +238,58 @@ def test_bad_arguments_are_named(test_split, kwargs, error, match):
         build_pipeline(test_split, **arguments)
 
 
+def test_one_epoch_per_iteration_gives_the_epochs_in_order(test_split):
+    common = dict(input_shape=(28, 28, 1), batch_size=96, training=True, seed=3)
+    small = test_split  # 256 images: batches of 96, 96 and 64
+    concatenated = build_pipeline(small, epochs=(1, 4), **common)
+    per_iteration = build_pipeline(small, epochs=(1, 4), epoch_per_iteration=True, **common)
+    batches = -(-small.num_examples // 96)
+    assert int(per_iteration.cardinality()) == batches
+    stream = np.concatenate([labels.numpy() for _, labels in concatenated])
+    epochs = [np.concatenate([labels.numpy() for _, labels in per_iteration]) for _ in range(3)]
+    # Each iteration is the next epoch: the concatenated layout's batches, split at the epochs.
+    np.testing.assert_array_equal(np.concatenate(epochs), stream)
+    assert all(len(e) == small.num_examples for e in epochs)
+    assert not np.array_equal(epochs[0], epochs[1])
+    # A resumed run's dataset (epochs 2..3) starts where the full one had its second epoch.
+    resumed = build_pipeline(small, epochs=(2, 4), epoch_per_iteration=True, **common)
+    np.testing.assert_array_equal(np.concatenate([labels.numpy() for _, labels in resumed]), epochs[1])
+    # Iterators made and dropped unread (Keras makes one at each epoch's end) skip nothing.
+    rebuilt = build_pipeline(small, epochs=(1, 4), epoch_per_iteration=True, **common)
+    for _ in range(3):
+        iter(rebuilt)
+    np.testing.assert_array_equal(np.concatenate([labels.numpy() for _, labels in rebuilt]), epochs[0])
+
+
+def test_blocks_of_steps_stop_at_each_epochs_end(test_split):
+    """`model.fit` with 16 steps per call over epochs of 6 batches: 6 steps per epoch,
+    no batch of the next epoch (the concatenated layout would spill into it)."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
+    model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  steps_per_execution=16)
+    ds = build_pipeline(test_split, input_shape=(28, 28, 1), batch_size=48, training=True, seed=0,
+                        epochs=(0, 3), epoch_per_iteration=True)
+    steps = -(-test_split.num_examples // 48)
+    model.fit(ds, epochs=3, verbose=0, shuffle=False)
+    assert int(model.optimizer.iterations) == 3 * steps
+
+
+def test_epoch_per_iteration_needs_epochs(test_split):
+    with pytest.raises(ValueError, match=r"`epoch_per_iteration=True` needs `epochs=\(first, end\)`"):
+        build_pipeline(test_split, input_shape=(28, 28, 1), batch_size=8, training=True, epoch_per_iteration=True)
+    with pytest.raises(TypeError, match="`epoch_per_iteration` must be True or False"):
+        build_pipeline(test_split, input_shape=(28, 28, 1), batch_size=8, training=True, epochs=(0, 1),
+                       epoch_per_iteration="yes")
+
+
+def test_data_in_memory_is_read_without_autotuning(test_split):
+    cached = build_pipeline(test_split, input_shape=(28, 28, 1), batch_size=8, training=True, cache=True)
+    streamed = build_pipeline(test_split, input_shape=(28, 28, 1), batch_size=8, training=True, cache=False)
+    assert cached.options().autotune.enabled is False
+    assert streamed.options().autotune.enabled is not False
+
+
 def test_a_plain_tf_dataset_is_not_a_split(test_split):
     with pytest.raises(TypeError, match="`data` must be a DataSplit"):
         build_pipeline(test_split.dataset, input_shape=(28, 28, 1), batch_size=8, training=True)

@@ -17,7 +17,7 @@ matplotlib.use("svg")
 before = matplotlib.get_backend()
 
 import keras_cnns.analysis.plots as analysis_plots
-import keras_cnns.training.plots as training_plots
+import keras_cnns.run_history as run_history
 after_import = matplotlib.get_backend()
 
 out = sys.argv[1]
@@ -25,7 +25,7 @@ history = [
     {"epoch": "0", "loss": 0.9, "accuracy": 0.7, "val_loss": 0.8, "val_accuracy": 0.72},
     {"epoch": "1", "loss": 0.6, "accuracy": 0.8, "val_loss": 0.6, "val_accuracy": 0.79},
 ]
-curves = training_plots.plot_history(history, out + "/curves.png", title="run")
+curves = run_history.plot_history(history, out + "/curves.png", title="run")
 
 class Rows:  # what compare() returns, as far as the plot reads it
     rows = (

@@ -7,6 +7,7 @@ import warnings
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import keras_cnns
 from keras_cnns.training import TrainingDiverged, train
@@ -49,8 +50,14 @@ def test_training_learns(first_run):
     assert first_run.metrics["test_accuracy"] > 0.3  # 10 classes: chance is 0.1
 
 
-def test_seeded_runs_are_reproducible(first_run, tmp_path):
-    again = train("lenet5", "fashion_mnist", runs_dir=tmp_path, **QUICK)
+def test_seeded_runs_are_reproducible_at_any_steps_per_execution(first_run, tmp_path):
+    """LeNet-5 trains 16 steps per call by default ("auto"), which each 5-step epoch cuts
+    short; one step per call reads the same batches and ends on the same weights."""
+    config = json.loads((first_run.run_dir / "config.json").read_text())
+    assert config["steps_per_execution"] == "auto" and first_run.model.steps_per_execution == 16
+    assert int(first_run.model.optimizer.iterations) == 2 * 5  # no block ran into the next epoch
+    again = train("lenet5", "fashion_mnist", runs_dir=tmp_path, steps_per_execution=1, **QUICK)
+    assert again.model.steps_per_execution == 1
     for a, b in zip(first_run.model.get_weights(), again.model.get_weights()):
         np.testing.assert_array_equal(a, b)
     assert again.history == [
@@ -66,14 +73,14 @@ def test_last_checkpoint_is_the_final_model(first_run, rng):
 
 
 class _PoisonAt(keras.callbacks.Callback):
-    """Put a NaN into the first kernel during the given epoch."""
+    """Put a NaN into the first kernel before the given batch of the given epoch."""
 
-    def __init__(self, epoch):
+    def __init__(self, epoch, batch=0):
         super().__init__()
-        self.epoch = epoch
+        self.epoch, self.batch = epoch, batch
 
     def on_train_batch_begin(self, batch, logs=None):
-        if self._epoch == self.epoch and batch == 1:
+        if self._epoch == self.epoch and batch == self.batch:
             kernel = self.model.trainable_weights[0]
             kernel.assign(np.full(kernel.shape, np.nan, "float32"))
 
@@ -81,9 +88,16 @@ class _PoisonAt(keras.callbacks.Callback):
         self._epoch = epoch
 
 
-def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
-    with pytest.raises(TrainingDiverged, match=r"NaN at epoch 2, batch 2.*last good checkpoint"):
-        train("lenet5", "fashion_mnist", run_dir=tmp_path / "run", callbacks=[_PoisonAt(1)], **{**QUICK, "epochs": 3})
+@pytest.mark.parametrize(
+    "steps_per_execution,poisoned,where",
+    # 288 training images in batches of 64: 5 steps per epoch. LeNet-5's "auto" is 16
+    # steps per call, which the epoch cuts to 5: the NaN is placed within that block.
+    [(1, 1, "epoch 2, batch 2"), ("auto", 0, "epoch 2, batches 1-5")],
+)
+def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, steps_per_execution, poisoned, where):
+    with pytest.raises(TrainingDiverged, match=rf"NaN at {where};.*last good checkpoint"):
+        train("lenet5", "fashion_mnist", run_dir=tmp_path / "run", callbacks=[_PoisonAt(1, poisoned)],
+              steps_per_execution=steps_per_execution, **{**QUICK, "epochs": 3})
     last = keras.saving.load_model(tmp_path / "run" / "checkpoints" / "last.keras")
     assert all(np.all(np.isfinite(w)) for w in last.get_weights())
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
@@ -153,3 +167,25 @@ def test_grey_images_skip_alexnets_colour_augmentation(tmp_path):
     recipe = json.loads((result.run_dir / "config.json").read_text())["recipe"]
     assert recipe["augmentation"] == ["random_resized_crop", "flip"]
     assert result.model.get_layer("fit_input_resize").output.shape[1:3] == (67, 67)
+
+
+def test_a_plain_folder_of_classes_trains_from_the_command_line(tmp_path, capsys):
+    """No train/, validation/ or test/ sub-folders: test and validation are carved from
+    the images, the output and config.json say how, and the run completes."""
+    from keras_cnns.cli import main
+    from keras_cnns.data import load
+
+    data = load("fashion_mnist", "test", limit=60)
+    for index, (image, label) in enumerate(data.dataset.as_numpy_iterator()):
+        folder = tmp_path / "photos" / data.class_names[label].replace("/", "-")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{index:03d}.png").write_bytes(tf.io.encode_png(image).numpy())
+    code = main(["train", "lenet5", "--dataset", f"folder:{tmp_path / 'photos'}", "--epochs", "1",
+                 "--batch-size", "16", "--seed", "1", "--verbose", "2", "--run-dir", str(tmp_path / "run")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "test: " in out and "has no test/ folder: 6 of its 60 images were carved out for test" in out
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["test_fraction"] == 0.1
+    assert config["data_splits"]["train"].endswith("this train split holds 49")
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "completed"

@@ -78,8 +78,7 @@ def plot_training_curves(run_dir: str | Path, path: str | Path | None = None) ->
         run_dir: a run folder written by `keras_cnns.train` / `keras-cnns train`.
         path: the PNG file; by default `<run_dir>/learning_curves.png`.
     """
-    from keras_cnns.training.callbacks import read_history
-    from keras_cnns.training.plots import plot_history
+    from keras_cnns.run_history import plot_history, read_history
 
     run_dir = Path(run_dir)
     history_file = run_dir / "history.csv"

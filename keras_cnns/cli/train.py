@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
@@ -49,6 +50,11 @@ def add_train(subparsers) -> None:
         help="Mixed precision: compute in bfloat16 or float16 with float32 weights and outputs "
         "(mixed_float16 scales the loss). Default float32.",
     )
+    parser.add_argument(
+        "--steps-per-execution", type=_steps_per_execution, default="auto", metavar="N|auto",
+        help="Training steps per call of the compiled step (default auto: 16 for models with a "
+        "small step such as LeNet-5, else 1). Blocks end with the epoch.",
+    )
     parser.add_argument("--strategy", default="auto", choices=["auto", "none", "mirrored", "multiworker"])
     parser.add_argument("--cpu-devices", type=int, help="Logical CPU devices (for --strategy mirrored).")
     parser.add_argument("--seed", type=int)
@@ -58,9 +64,26 @@ def add_train(subparsers) -> None:
     parser.add_argument("--resume", metavar="RUN_DIR", help="Continue an interrupted run.")
     parser.add_argument("--limit", type=int, help="Use only the first N examples of each split.")
     parser.add_argument("--validation-fraction", type=float, default=0.1)
+    parser.add_argument(
+        "--test-fraction", type=float, default=0.1,
+        help="For a folder: data set without a test/ folder: the share of its images carved out "
+        "for test (default 0.1).",
+    )
     parser.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2],
                         help="Keras' progress output: 0 none, 1 a bar, 2 one line per epoch.")
     parser.set_defaults(func=run_train)
+
+
+def _steps_per_execution(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a positive integer, got {text!r}")
+    return value
 
 
 def run_train(args) -> int:
@@ -83,6 +106,7 @@ def run_train(args) -> int:
             model_options=dict(args.model_options),
             strategy=args.strategy,
             precision=args.precision,
+            steps_per_execution=args.steps_per_execution,
             cpu_devices=args.cpu_devices,
             seed=args.seed,
             data_dir=args.data_dir,
@@ -91,6 +115,7 @@ def run_train(args) -> int:
             resume=args.resume,
             limit=args.limit,
             validation_fraction=args.validation_fraction,
+            test_fraction=args.test_fraction,
             verbose=args.verbose,
         )
     except TrainingDiverged as err:

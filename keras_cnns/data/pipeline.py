@@ -42,6 +42,7 @@ Rules, in the order they apply:
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Sequence
 
@@ -240,6 +241,27 @@ def should_cache(data: DataSplit) -> bool:
     return data.num_examples * int(np.prod(data.image_shape)) <= CACHE_LIMIT_BYTES
 
 
+def _batches(examples: int, batch_size: int, drop_remainder: bool) -> int:
+    return examples // batch_size if drop_remainder else -(-examples // batch_size)
+
+
+def _epoch_per_iteration(passes: list[tf.data.Dataset], batches: int) -> tf.data.Dataset:
+    """A dataset whose k-th iteration is `passes[k]` (the last one once they run out)."""
+    started = itertools.count()
+
+    def next_pass():
+        return np.int64(min(next(started), len(passes) - 1))
+
+    # The index is drawn when an iteration reads its first batch (creating an iterator
+    # reads nothing), so iterators made and dropped unread do not skip an epoch.
+    index = tf.data.Dataset.from_tensors(0).map(
+        lambda _: tf.reshape(tf.py_function(next_pass, [], tf.int64), [])
+    )
+    choices = index.flat_map(lambda i: tf.data.Dataset.from_tensors(i).repeat())
+    ds = tf.data.Dataset.choose_from_datasets(passes, choices, stop_on_empty_dataset=True)
+    return ds.apply(tf.data.experimental.assert_cardinality(batches))
+
+
 # ---------------------------------------------------------------------- pipeline
 def build_pipeline(
     data: DataSplit,
@@ -255,6 +277,7 @@ def build_pipeline(
     drop_remainder: bool = False,
     augmentation_strength: float = 1.0,
     epochs: tuple[int, int] | None = None,
+    epoch_per_iteration: bool = False,
 ) -> tf.data.Dataset:
     """Batches of `(float32 images [B, *input_shape], int64 labels [B])` for a model.
 
@@ -277,6 +300,14 @@ def build_pipeline(
             generators, which restart with the process: resumed runs with augmentation
             are equivalent, not identical. None: a single pass, reshuffled each time it
             is iterated.
+        epoch_per_iteration: with `epochs`, each iteration of the dataset (each
+            `iter()`, which `model.fit` does once per epoch when it is given no
+            `steps_per_epoch`) is the next epoch, the batches of one epoch and then the
+            end: a block of `steps_per_execution` steps then stops at the epoch's end
+            instead of running into the next epoch's batches. The dataset's cardinality is
+            one epoch's batches. It counts its iterations in Python, so it serves one
+            process (`model.fit`, also under `MirroredStrategy`); False (the default): the
+            epochs follow each other in one iteration.
     """
     if not isinstance(data, DataSplit):
         raise TypeError(
@@ -318,6 +349,10 @@ def build_pipeline(
             raise TypeError(f"`{arg}` must be None, True or False; received {value!r}.")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
         raise TypeError(f"`seed` must be an integer or None; received {seed!r}.")
+    if epoch_per_iteration not in (True, False):
+        raise TypeError(f"`epoch_per_iteration` must be True or False; received {epoch_per_iteration!r}.")
+    if epoch_per_iteration and epochs is None:
+        raise ValueError("`epoch_per_iteration=True` needs `epochs=(first, end)`: the epochs it iterates.")
     stored = tuple(data.image_shape)
     _check_channels(stored[-1], target[-1])
     if training and "pca_color" in names and target[-1] != 3:
@@ -372,12 +407,15 @@ def build_pipeline(
             order_and_batch(ds, base_seed * 100_003 + epoch + 1, reshuffle=False)
             for epoch in range(first, end)
         ] or [ds.take(0).batch(batch_size)]
-        while len(passes) > 1:  # a balanced tree keeps the nesting shallow
-            passes = [
-                passes[i].concatenate(passes[i + 1]) if i + 1 < len(passes) else passes[i]
-                for i in range(0, len(passes), 2)
-            ]
-        ds = passes[0]
+        if epoch_per_iteration:
+            ds = _epoch_per_iteration(passes, batches=_batches(data.num_examples, batch_size, drop_remainder))
+        else:
+            while len(passes) > 1:  # a balanced tree keeps the nesting shallow
+                passes = [
+                    passes[i].concatenate(passes[i + 1]) if i + 1 < len(passes) else passes[i]
+                    for i in range(0, len(passes), 2)
+                ]
+            ds = passes[0]
 
     def prepare(images, labels):
         images = tf.cast(images, tf.float32)
@@ -396,4 +434,18 @@ def build_pipeline(
         # time keeps the draws in batch order, so the batches are reproducible.
         parallel = None if seed is not None else tf.data.AUTOTUNE
         ds = ds.map(augment, num_parallel_calls=parallel)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    ds = ds.prefetch(tf.data.AUTOTUNE)
+    return ds.with_options(in_memory_options()) if cache else ds
+
+
+def in_memory_options() -> tf.data.Options:
+    """tf.data options for a pipeline over data held in memory: autotuning off.
+
+    The stages after an in-memory cache are light (a cast, a pad, a crop) and need no
+    tuning, and on a 2-core machine tf.data's autotuning cost some epochs about half of a
+    small model's training speed, while others ran at full speed (`benchmarks/RESULTS.md`,
+    item 11 of the changes). Parallel stages then run at the default parallelism.
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return options

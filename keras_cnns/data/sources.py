@@ -68,6 +68,8 @@ class DataSplit:
         name: the data set's name (`"fashion_mnist"`, `"folder:/data/flowers"`, ...).
         split: `"train"`, `"validation"` or `"test"`.
         source: where the examples were read from (a folder, `"tfds:<dir>"`, ...).
+        carving: how the split was carved from another one, in words ("" when it is a
+            split of its own).
     """
 
     dataset: tf.data.Dataset
@@ -77,6 +79,7 @@ class DataSplit:
     name: str
     split: str
     source: str = ""
+    carving: str = ""
 
     @property
     def num_classes(self) -> int:
@@ -108,6 +111,39 @@ def validation_mask(num_examples: int, validation_fraction: float, seed: int) ->
     return mask
 
 
+def carved_test_mask(num_examples: int, test_fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of the examples that form a test split carved from a folder that has
+    no test/ folder: the last `round(num_examples * test_fraction)` of a permutation drawn
+    with `numpy.random.default_rng([seed, 1])` (a stream of its own, so that the validation
+    split is then carved from the rest exactly as from any train split)."""
+    n_test = int(round(num_examples * test_fraction))
+    if n_test < 1 or n_test >= num_examples:
+        raise ValueError(
+            f"`test_fraction`={test_fraction} of {num_examples} images leaves {n_test} for "
+            f"test and {num_examples - n_test} for training; both need at least one. Choose "
+            "a fraction in (0, 1) that fits."
+        )
+    permutation = np.random.default_rng([seed, 1]).permutation(num_examples)
+    mask = np.zeros(num_examples, dtype=bool)
+    mask[permutation[num_examples - n_test:]] = True
+    return mask
+
+
+def _keep(dataset: tf.data.Dataset, keep: np.ndarray) -> tuple[tf.data.Dataset, int]:
+    """The elements of `dataset` where `keep` is True, with the cardinality asserted."""
+    flags = tf.constant(keep)
+
+    def kept_index(index, example):
+        return tf.gather(flags, index)
+
+    def drop_index(index, example):
+        return example
+
+    kept = dataset.enumerate().filter(kept_index).map(drop_index)
+    count = int(keep.sum())
+    return kept.apply(tf.data.experimental.assert_cardinality(count)), count
+
+
 def _no_validation_error(name: str) -> ValueError:
     return ValueError(
         f"Data set {name!r} has no validation split and `validation_fraction`=0 carves "
@@ -120,14 +156,7 @@ def _carve(
 ) -> tuple[tf.data.Dataset, int]:
     """Keep the train or validation part of `dataset` (a full train split)."""
     mask = validation_mask(num_examples, fraction, seed)
-    keep = tf.constant(mask if split == "validation" else ~mask)
-    carved = (
-        dataset.enumerate()
-        .filter(lambda i, example: tf.gather(keep, i))
-        .map(lambda i, example: example)
-    )
-    count = int(keep.numpy().sum())
-    return carved.apply(tf.data.experimental.assert_cardinality(count)), count
+    return _keep(dataset, mask if split == "validation" else ~mask)
 
 
 # ----------------------------------------------------------------------- arrays
@@ -425,18 +454,24 @@ def from_directory(
     image_size: tuple[int, int] | None = None,
     color_mode: str = "rgb",
     limit: int | None = None,
+    test_fraction: float = 0.0,
 ) -> DataSplit:
     """A `DataSplit` over a folder of images, one sub-folder per class.
 
     The folder may hold `train/`, `test/` and `validation/` (or `val/`) sub-folders, each
-    with one folder per class; otherwise it is itself the train split. A missing validation
-    folder is carved from train (see the module docstring); a missing test folder is an
-    error. Images are read by `keras.utils.image_dataset_from_directory`.
+    with one folder per class; otherwise it is itself the train split. A missing test
+    folder is carved from the train images first (`carved_test_mask`: `test_fraction` of them,
+    drawn with `seed`), then a missing validation folder from what is left (see the module
+    docstring); no image is in two splits. `DataSplit.carving` says how a split was made.
+    Images are read by `keras.utils.image_dataset_from_directory`.
 
     Args:
         path: the root folder.
         split: `"train"`, `"validation"` or `"test"`.
         validation_fraction, seed: how the validation split is carved from train.
+        test_fraction: the share of the images carved out for test when there is no test/
+            folder, in [0, 1); 0 (the default) carves none, and `split="test"` is then an
+            error. `keras_cnns.train` carves 0.1 by default.
         image_size: `(height, width)` every image is resized to; None takes the size of
             the first image (in sorted order), so folders of equal-size images stay as they
             are.
@@ -447,6 +482,7 @@ def from_directory(
 
     _check_split(split)
     fraction = check_rate("validation_fraction", validation_fraction)
+    test_fraction = check_rate("test_fraction", test_fraction)
     limit = check_positive_int("limit", limit, allow_none=True)
     if color_mode not in ("rgb", "grayscale", "rgba"):
         raise ValueError(
@@ -462,11 +498,17 @@ def from_directory(
     has_split_folders = any(split_folder(name) for name in _FOLDER_SPLITS)
     train_folder = split_folder("train") or (None if has_split_folders else root)
     folder, carve = split_folder(split), False
+    carve_test = split_folder("test") is None and test_fraction > 0
     if split == "test" and folder is None:
-        raise ValueError(
-            f"Unknown `split`: 'test' for folder {str(root)!r}: it has no test/ "
-            "sub-folder. Accepted here: 'train', 'validation'."
-        )
+        if not carve_test:
+            raise ValueError(
+                f"Unknown `split`: 'test' for folder {str(root)!r}: it has no test/ "
+                "sub-folder and `test_fraction`=0 carves none. Accepted here: 'train', "
+                "'validation'; or pass test_fraction > 0 (e.g. 0.1) to carve a test split."
+            )
+        if train_folder is None:
+            raise DatasetNotFoundError(f"Folder {str(root)!r} has no train/ images.")
+        folder = train_folder
     if split != "test" and split_folder("validation") is None:
         # No validation folder: train and validation are carved from the train images.
         if train_folder is None:
@@ -503,10 +545,28 @@ def from_directory(
             tf.cast(label, tf.int64),
         )
     )
+    carving = []
+    if carve_test and folder == train_folder:
+        total, mask = count, carved_test_mask(count, test_fraction, seed)
+        dataset, count = _keep(dataset, mask if split == "test" else ~mask)
+        carving.append(
+            f"{folder} has no test/ folder: {total - count if split != 'test' else count:,} of its "
+            f"{total:,} images were carved out for test (test_fraction {test_fraction:g}, seed {seed})"
+        )
     if carve:
+        before = count
         dataset, count = _carve(dataset, count, split, fraction, seed)
+        n_val = count if split == "validation" else before - count
+        carving.append(
+            f"no validation/ folder: {n_val:,} of the {before:,} "
+            + ("remaining " if carving else "train ")
+            + f"images were carved out for validation (validation_fraction {fraction:g}, seed {seed})"
+        )
+    if carving:
+        carving.append(f"this {split} split holds {count:,}")
     if limit is not None and limit < count:
         dataset, count = dataset.take(limit), limit
+        carving.append(f"the first {limit:,} of them are kept (limit)")
     channels = {"rgb": 3, "grayscale": 1, "rgba": 4}[color_mode]
     return DataSplit(
         dataset=dataset,
@@ -516,6 +576,7 @@ def from_directory(
         name=f"folder:{root}",
         split=split,
         source=str(folder),
+        carving="; ".join(carving),
     )
 
 
@@ -529,6 +590,7 @@ def load(
     seed: int = 0,
     limit: int | None = None,
     download: bool | None = None,
+    test_fraction: float = 0.0,
 ) -> DataSplit:
     """Load one split of a data set as `(uint8 image, int64 label)` pairs.
 
@@ -548,6 +610,9 @@ def load(
         download: whether tensorflow-datasets may download a set that is not on this
             machine: None (default) downloads when the network answers, True always
             tries, False never does.
+        test_fraction: for `"folder:"` sets without a test/ folder, the share of the
+            images carved out for test (see `from_directory`); the other sets have a test
+            split of their own.
 
     Search order for `"mnist"` / `"fashion_mnist"`: IDX files (gzip or not) in `data_dir`,
     then `$KERAS_CNNS_DATA`, then Debian's `/usr/share/datasets/fashion-mnist/`
@@ -567,7 +632,7 @@ def load(
     if name.startswith("folder:"):
         return from_directory(
             name[len("folder:"):], split=split, validation_fraction=fraction, seed=seed,
-            limit=limit,
+            limit=limit, test_fraction=test_fraction,
         )
     key = name.strip().lower().replace("-", "_")
     data_dir = os.fspath(Path(data_dir).expanduser()) if data_dir is not None else None

@@ -88,7 +88,8 @@ def evaluate(
             `"imagenet"`) or a weights file whose classifier has the data set's classes.
         top_k: the k of top-k accuracy, from 1 to the number of classes.
         split: `"train"`, `"validation"` or `"test"` (a run's validation split is the
-            one it held out: its `validation_fraction` and `seed`).
+            one it held out: its `validation_fraction` and `seed`; a test split carved from
+            a folder, its `test_fraction`).
         batch_size: images per prediction batch.
         limit: evaluate only the first `limit` images of the split.
         data_dir: where to look for the data first (default for a run: its own).
@@ -222,7 +223,8 @@ def _subject_of(exported: ExportSource, source: Any, run_dir: Path | None, check
         config = read_run_config(run_dir)
         subject.class_names = list(exported.class_names)
         subject.load_args = dict(
-            validation_fraction=config.get("validation_fraction", 0.1), seed=config.get("seed") or 0
+            validation_fraction=config.get("validation_fraction", 0.1), seed=config.get("seed") or 0,
+            test_fraction=config.get("test_fraction", 0.0),
         )
         details["checkpoint"] = checkpoint
     return subject

@@ -26,6 +26,7 @@ from typing import Callable, Sequence
 import keras
 import tensorflow as tf
 
+from keras_cnns.analysis.profile import profile
 from keras_cnns.data import DataSplit, build_pipeline
 from keras_cnns.keras_internals import sublayers
 from keras_cnns.models import auxiliary, get_model
@@ -38,6 +39,7 @@ __all__ = [
     "build_and_compile",
     "build_for_data",
     "choose_fit_input",
+    "choose_steps_per_execution",
     "compile_for_recipe",
     "set_batch_norm_momentum",
     "make_dataset",
@@ -76,11 +78,45 @@ def accuracy_name(model: keras.Model) -> str:
     return f"{auxiliary.MAIN_OUTPUT}_accuracy" if auxiliary.output_names(model) else "accuracy"
 
 
-def compile_for_recipe(model: keras.Model, recipe: Recipe, steps_per_epoch: int) -> keras.Model:
+# `steps_per_execution="auto"`: blocks of this many steps for a model whose training step
+# is small (under SMALL_STEP_MACS multiply-adds per batch, forward), one step otherwise.
+AUTO_STEPS_PER_EXECUTION = 16
+SMALL_STEP_MACS = 10**9
+
+
+def choose_steps_per_execution(model: keras.Model, batch_size: int, requested: int | str = "auto") -> int:
+    """The training steps `model.fit` runs per call of its compiled function.
+
+    `requested` is a positive int (used as it is) or `"auto"`: `AUTO_STEPS_PER_EXECUTION`
+    when one batch's forward pass is under `SMALL_STEP_MACS` multiply-adds (LeNet-5 at
+    batch 128: 42 M), else 1 (also for a model of variable input size). A small step takes a few milliseconds on a CPU, and the
+    fixed cost of a call (Python, the `tf.function` call, the executor) is a large part of
+    it; running a block of steps per call pays it once per block (`benchmarks/RESULTS.md`).
+    A large step gains nothing, and one step per call keeps the callbacks per batch.
+    """
+    if requested != "auto":
+        return check_steps_per_execution(requested)
+    shapes = model.input_shape if isinstance(model.input_shape, list) else [model.input_shape]
+    if any(d is None for shape in shapes for d in shape[1:]):
+        return 1  # images of any size: the cost of a step is not known in advance
+    return AUTO_STEPS_PER_EXECUTION if profile(model).macs * batch_size < SMALL_STEP_MACS else 1
+
+
+def check_steps_per_execution(value: int | str) -> int | str:
+    """`value` if it is `"auto"` or a positive int, else a ValueError naming the argument."""
+    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        return value
+    raise ValueError(f"`steps_per_execution` must be 'auto' or a positive integer; received {value!r}.")
+
+
+def compile_for_recipe(
+    model: keras.Model, recipe: Recipe, steps_per_epoch: int, steps_per_execution: int = 1
+) -> keras.Model:
     """Compile `model` as `recipe` trains: its optimizer and learning-rate schedule (over
     `steps_per_epoch`), its loss and weight decay; auxiliary heads get the same loss
     weighted by `recipe.aux_loss_weight`, and accuracy is measured on the main output;
-    the batch norms take `recipe.batch_norm_momentum` where it is set."""
+    the batch norms take `recipe.batch_norm_momentum` where it is set. `model.fit` runs
+    `steps_per_execution` steps per call (see `choose_steps_per_execution`)."""
     apply_weight_decay(model, recipe.weight_decay)
     if recipe.batch_norm_momentum is not None:
         set_batch_norm_momentum(model, recipe.batch_norm_momentum)
@@ -89,6 +125,7 @@ def compile_for_recipe(model: keras.Model, recipe: Recipe, steps_per_epoch: int)
         optimizer=make_optimizer(recipe, steps_per_epoch),
         **auxiliary.loss_config(model, make_loss(recipe), aux_weight=recipe.aux_loss_weight),
         metrics={auxiliary.MAIN_OUTPUT: ["accuracy"]} if has_aux else ["accuracy"],
+        steps_per_execution=steps_per_execution,
     )
     return model
 
@@ -130,14 +167,16 @@ def with_targets(model: keras.Model, recipe: Recipe, num_classes: int) -> Callab
 def make_dataset(
     data: DataSplit, model: keras.Model, recipe: Recipe, *, input_shape: Sequence[int], num_classes: int,
     training: bool, seed: int | None = None, epochs: tuple[int, int] | None = None,
-    augmentation_strength: float = 1.0,
+    augmentation_strength: float = 1.0, epoch_per_iteration: bool = False,
 ) -> tf.data.Dataset:
     """The batches `model` trains (`training=True`: shuffled, with the recipe's
-    augmentation) or is evaluated on, with its targets (`with_targets`). `epochs` and
-    `augmentation_strength` are those of `keras_cnns.data.build_pipeline`."""
+    augmentation) or is evaluated on, with its targets (`with_targets`). `epochs`,
+    `augmentation_strength` and `epoch_per_iteration` are those of
+    `keras_cnns.data.build_pipeline`."""
     ds = build_pipeline(
         data, input_shape=tuple(input_shape), batch_size=recipe.batch_size, training=training,
         augmentation=recipe.augmentation if training else None, normalization=recipe.normalization,
         seed=seed, epochs=epochs, augmentation_strength=augmentation_strength,
+        epoch_per_iteration=epoch_per_iteration,
     )
     return ds.map(with_targets(model, recipe, num_classes))

@@ -13,6 +13,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from keras_cnns.run_history import read_history
+
 
 class RunHistory(keras.callbacks.Callback):
     """Append one row per epoch to `history.csv`; on resume, drop rows of epochs that
@@ -64,38 +66,38 @@ class RunHistory(keras.callbacks.Callback):
             writer.writerows(self.rows)
 
 
-def read_history(path: Path) -> list[dict]:
-    """Rows of a run's `history.csv` with numbers parsed."""
-    path = Path(path)
-    if not path.exists() or not path.read_text().strip():
-        return []
-    with path.open() as f:
-        rows = [
-            {k: float(v) if v not in ("", None) else math.nan for k, v in row.items()}
-            for row in csv.DictReader(f)
-        ]
-    for row in rows:
-        row["epoch"] = int(row["epoch"])
-    return rows
-
-
 class LastGoodCheckpoint(keras.callbacks.Callback):
     """Save the model at each epoch end unless its loss or weights are not finite, so
     that a diverged run keeps the last good model."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, steps_per_epoch: int | None = None):
         super().__init__()
         self.path = Path(path)
-        self.nan_at: tuple[int, int] | None = None
+        self.steps_per_epoch = steps_per_epoch
+        # (epoch, first batch, last batch), counted from 1: the block of steps (one
+        # batch, or a `steps_per_execution` block) whose loss was not finite.
+        self.nan_at: tuple[int, int, int] | None = None
         self._epoch = 0
+        self._block_start = 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
 
+    def on_train_batch_begin(self, batch, logs=None):
+        self._block_start = batch
+
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and self.nan_at is None and not np.isfinite(float(loss)):
-            self.nan_at = (self._epoch + 1, batch + 1)
+            # Keras numbers a block by its full length even where the epoch cuts it short.
+            last = batch + 1 if self.steps_per_epoch is None else min(batch + 1, self.steps_per_epoch)
+            self.nan_at = (self._epoch + 1, self._block_start + 1, last)
+
+    def where(self) -> str:
+        """Where the loss stopped being finite, in words: "epoch 2, batch 3" or, for a
+        block of steps, "epoch 2, batches 1-16"."""
+        epoch, first, last = self.nan_at
+        return f"epoch {epoch}, batch {last}" if first == last else f"epoch {epoch}, batches {first}-{last}"
 
     def on_epoch_end(self, epoch, logs=None):
         if self.nan_at is not None or not np.isfinite(float((logs or {}).get("loss", 0.0))):

@@ -36,7 +36,9 @@ from keras_cnns.training.assembly import (  # noqa: F401
     accuracy_name,
     build_and_compile,
     build_for_data,
+    check_steps_per_execution,
     choose_fit_input,
+    choose_steps_per_execution,
     compile_for_recipe,
     make_dataset,
 )
@@ -46,10 +48,10 @@ from keras_cnns.training.callbacks import (
     RunHistory,
     read_history,
 )
-from keras_cnns.training.plots import plot_history
+from keras_cnns.run_history import plot_history
 from keras_cnns.training.recipes import Recipe, get_recipe
 from keras_cnns.training.strategies import STRATEGIES, is_multi_worker, make_strategy, worker_info
-from keras_cnns.validation import check_positive_int
+from keras_cnns.validation import check_positive_int, check_rate
 from keras_cnns.version import __version__
 
 CONFIG_FILE = "config.json"
@@ -74,11 +76,12 @@ def train(
     model: str = "lenet5", dataset: str = "fashion_mnist", *, recipe: str | None = None,
     weights: str | os.PathLike | None = None, freeze_epochs: int | None = None,
     epochs: int | None = None, batch_size: int | None = None, learning_rate: float | None = None,
-    strategy: str = "auto", precision: str = "float32", cpu_devices: int | None = None,
+    strategy: str = "auto", precision: str = "float32", steps_per_execution: int | str = "auto",
+    cpu_devices: int | None = None,
     seed: int | None = None, data_dir: str | None = None, runs_dir: str | os.PathLike = "runs",
     run_dir: str | os.PathLike | None = None, resume: str | os.PathLike | None = None,
     model_options: dict | None = None, recipe_overrides: dict | None = None, limit: int | None = None,
-    validation_fraction: float = 0.1, verbose: Any = "auto",
+    validation_fraction: float = 0.1, test_fraction: float = 0.1, verbose: Any = "auto",
     callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> TrainResult:
     """Train `model` on `dataset` with its paper recipe and write a run folder.
@@ -110,6 +113,12 @@ def train(
             `"mixed_float16"` the optimizer is wrapped in
             `keras.optimizers.LossScaleOptimizer` (the fused SGD stays inside it). Keras'
             global policy is restored when the run ends; the checkpoints keep the run's.
+        steps_per_execution: training steps per call of the compiled step in
+            `model.fit`: a positive int, or `"auto"` (16 for a model whose step is small,
+            LeNet-5 for one, else 1: `keras_cnns.training.assembly.choose_steps_per_execution`).
+            A block of steps ends with its epoch, so the batches, and a resumed run, are the
+            same for any value. Callbacks see one batch per block. The multi-worker loop
+            runs one step per call.
         cpu_devices: split the CPU into this many logical devices (for `mirrored`).
         seed: make the run reproducible (seeds every generator, deterministic ops).
         data_dir: where to look for data first.
@@ -121,6 +130,9 @@ def train(
         limit: use only the first `limit` examples of each split.
         validation_fraction: the share of train held out when the set has no
             validation split.
+        test_fraction: for a `folder:` data set without a test/ folder, the share of its
+            images carved out for test first (`keras_cnns.data.from_directory`); how each
+            split was made is printed and kept in `config.json` (`data_splits`).
         verbose: Keras' progress bar setting.
         callbacks: more Keras callbacks.
 
@@ -133,9 +145,11 @@ def train(
     else:
         config = new_run_config(
             model, dataset, recipe=recipe, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-            strategy=strategy, precision=precision, cpu_devices=cpu_devices, seed=seed,
-            data_dir=data_dir, limit=limit, validation_fraction=validation_fraction, model_options=model_options,
-            recipe_overrides=recipe_overrides, weights=weights, freeze_epochs=freeze_epochs,
+            strategy=strategy, precision=precision, steps_per_execution=steps_per_execution,
+            cpu_devices=cpu_devices, seed=seed, data_dir=data_dir, limit=limit,
+            validation_fraction=validation_fraction, test_fraction=test_fraction,
+            model_options=model_options, recipe_overrides=recipe_overrides, weights=weights,
+            freeze_epochs=freeze_epochs,
         )
         run_path = _new_run_path(config, run_dir, runs_dir)
     return _Run(config, run_path, verbose=verbose, extra_callbacks=list(callbacks)).run()
@@ -144,8 +158,10 @@ def train(
 def new_run_config(
     model: str, dataset: str, *, recipe: str | None = None, epochs: int | None = None,
     batch_size: int | None = None, learning_rate: float | None = None, strategy: str = "auto",
-    precision: str = "float32", cpu_devices: int | None = None, seed: int | None = None,
-    data_dir: str | None = None, limit: int | None = None, validation_fraction: float = 0.1, model_options: dict | None = None,
+    precision: str = "float32", steps_per_execution: int | str = "auto",
+    cpu_devices: int | None = None, seed: int | None = None,
+    data_dir: str | None = None, limit: int | None = None, validation_fraction: float = 0.1,
+    test_fraction: float = 0.1, model_options: dict | None = None,
     recipe_overrides: dict | None = None, weights: str | os.PathLike | None = None,
     freeze_epochs: int | None = None,
 ) -> dict:
@@ -155,6 +171,7 @@ def new_run_config(
     if strategy not in STRATEGIES:
         raise ValueError(f"Unknown `strategy`: {strategy!r}; accepted: {', '.join(STRATEGIES)}.")
     check_precision(precision)
+    check_steps_per_execution(steps_per_execution)
     get_spec(model)  # unknown model names fail before any data is read
     overrides = dict(recipe_overrides or {})
     for key, value in (("epochs", epochs), ("batch_size", batch_size), ("learning_rate", learning_rate)):
@@ -176,11 +193,13 @@ def new_run_config(
         "recipe": chosen.to_dict(),
         "strategy": strategy,
         "precision": precision,
+        "steps_per_execution": steps_per_execution,
         "cpu_devices": cpu_devices,
         "seed": seed,
         "data_dir": None if data_dir is None else str(data_dir),
         "limit": limit,
         "validation_fraction": validation_fraction,
+        "test_fraction": check_rate("test_fraction", test_fraction),
         "model_options": dict(model_options or {}),
         "keras_cnns_version": __version__,
     }
@@ -284,7 +303,8 @@ class _Run:
             return load(
                 config["dataset"], name, data_dir=config["data_dir"],
                 validation_fraction=config["validation_fraction"], seed=config["seed"] or 0,
-                limit=config["limit"],
+                # Runs written before test carving existed carved none.
+                limit=config["limit"], test_fraction=config.get("test_fraction", 0.0),
             )
 
         self.splits = _Splits(
@@ -292,6 +312,16 @@ class _Run:
             validation=split("validation") if config["validation_fraction"] > 0 else None,
             test=split("test"),
         )
+        carvings = {
+            data.split: data.carving
+            for data in (self.splits.train, self.splits.validation, self.splits.test)
+            if data is not None and data.carving
+        }
+        if carvings:
+            config["data_splits"] = carvings
+            if self.verbose:
+                for name, how in carvings.items():
+                    print(f"{name}: {how}", flush=True)
         recipe = self.recipe.for_channels(self.splits.image_shape[-1])
         if recipe is not self.recipe:
             self.recipe = recipe
@@ -311,6 +341,10 @@ class _Run:
             if config.get("weights") is not None:
                 finetune.fresh_classifier(self.model)
         self.accuracy = accuracy_name(self.model)
+        # Runs written before the option existed: "auto".
+        self.steps_per_execution = 1 if is_multi_worker(self.strategy) else choose_steps_per_execution(
+            self.model, self.recipe.batch_size, config.get("steps_per_execution", "auto")
+        )
         # The epoch a resumed run starts at (BackupAndRestore restores the same one).
         self.initial_epoch = _backed_up_epoch(self.run_dir / "backup")
         phases = finetune.plan_phases(self.recipe, config.get("freeze_epochs") or 0)
@@ -339,7 +373,8 @@ class _Run:
         with self.strategy.scope():
             frozen_bn = self.recipe.freeze_batch_norm and self.config.get("weights") is not None
             finetune.set_trainable(self.model, phase.layers, freeze_batch_norm=frozen_bn)
-            compile_for_recipe(self.model, phase.recipe(self.recipe), self.steps_per_epoch)
+            compile_for_recipe(self.model, phase.recipe(self.recipe), self.steps_per_epoch,
+                               steps_per_execution=self.steps_per_execution)
 
     def write_config(self) -> None:
         """The data's shape and classes into the config; the chief writes it. Every worker
@@ -354,12 +389,14 @@ class _Run:
         if self.chief:
             (self.run_dir / CONFIG_FILE).write_text(json.dumps(self.config, indent=2))
 
-    def dataset(self, data: DataSplit, training: bool, epochs: tuple[int, int] | None = None) -> tf.data.Dataset:
-        """The batches of `data` for the model; in training, those of `epochs` (first, end)."""
+    def dataset(self, data: DataSplit, training: bool, epochs: tuple[int, int] | None = None,
+                epoch_per_iteration: bool = False) -> tf.data.Dataset:
+        """The batches of `data` for the model; in training, those of `epochs` (first, end),
+        one after the other or (`epoch_per_iteration`) one per iteration."""
         return make_dataset(
             data, self.model, self.recipe, input_shape=self.input_shape,
             num_classes=len(self.splits.class_names), training=training, seed=self.config["seed"],
-            epochs=epochs if training else None,
+            epochs=epochs if training else None, epoch_per_iteration=epoch_per_iteration,
         )
 
     @property
@@ -379,7 +416,7 @@ class _Run:
             out_dir / "checkpoints" / "best.keras", monitor=monitor, mode="max", save_best_only=True
         )
         best.best = max(previous_best, default=-math.inf)
-        last_good = LastGoodCheckpoint(out_dir / "checkpoints" / "last.keras")
+        last_good = LastGoodCheckpoint(out_dir / "checkpoints" / "last.keras", self.steps_per_epoch)
         self.last_good = last_good
         self.backup = RunBackup(self.run_dir / "backup", writer=self.chief, phase=self.phases[0].layers)
         callbacks = [
@@ -421,14 +458,16 @@ class _Run:
     def _fit_phase(self, phase: finetune.Phase, validation_ds, callbacks: list, multi: bool) -> None:
         self.backup.phase = phase.layers
         first = min(max(self.initial_epoch, phase.start), phase.end)
-        train_ds = self.dataset(self.splits.train, True, epochs=(first, phase.end))
-        common = dict(epochs=phase.end, initial_epoch=phase.start, steps_per_epoch=self.steps_per_epoch,
-                      callbacks=callbacks, verbose=self.verbose)
+        common = dict(epochs=phase.end, initial_epoch=phase.start, callbacks=callbacks, verbose=self.verbose)
         if multi:
-            loop.fit(self.model, train_ds, validation_ds, strategy=self.strategy,
+            train_ds = self.dataset(self.splits.train, True, epochs=(first, phase.end))
+            loop.fit(self.model, train_ds, validation_ds, strategy=self.strategy, steps_per_epoch=self.steps_per_epoch,
                      accuracy_name=self.accuracy, **common)
         else:
-            # No `shuffle`: the pipeline shuffles (Keras warns that it ignores it for a tf.data input).
+            # One epoch per iteration, which `fit` starts anew each epoch: a block of
+            # `steps_per_execution` steps stops at the epoch's end. No `shuffle`: the
+            # pipeline shuffles (Keras warns that it ignores it for a tf.data input).
+            train_ds = self.dataset(self.splits.train, True, epochs=(first, phase.end), epoch_per_iteration=True)
             self.model.fit(train_ds, validation_data=validation_ds, shuffle=False, **common)
 
     def _evaluate(self, multi: bool) -> dict:
@@ -462,10 +501,9 @@ class _Run:
             if history:
                 plot_history(history, run_dir / "learning_curves.png", title=f"{config['model']} on {config['dataset']}")
         if last_good.nan_at:
-            epoch, batch = last_good.nan_at
             kept = self.out_dir / "checkpoints" / "last.keras"
             raise TrainingDiverged(
-                f"The loss became NaN at epoch {epoch}, batch {batch}; training stopped. "
+                f"The loss became NaN at {last_good.where()}; training stopped. "
                 + (f"The last good checkpoint is {kept}." if kept.exists() else "No epoch finished before it.")
                 + " Try a lower learning rate (--learning-rate)."
             )

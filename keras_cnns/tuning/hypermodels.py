@@ -41,7 +41,12 @@ from keras_cnns.models.densenet import densenet_cifar
 from keras_cnns.models.resnet import IMAGENET_DEPTHS, LAYOUTS, SHORTCUT_OPTIONS, resnet_cifar
 from keras_cnns.models.vgg import CONFIGS as VGG_CONFIGS
 from keras_cnns.models.vgg import vgg
-from keras_cnns.training.assembly import build_for_data, compile_for_recipe, make_dataset
+from keras_cnns.training.assembly import (
+    build_for_data,
+    choose_steps_per_execution,
+    compile_for_recipe,
+    make_dataset,
+)
 from keras_cnns.training.recipes import OPTIMIZERS, Recipe, get_recipe
 from keras_cnns.tuning.space import Knob, SearchSpace
 from keras_cnns.validation import check_image_shape, check_positive_int
@@ -196,7 +201,10 @@ class CNNHyperModel(kt.HyperModel):
         recipe = self.recipe(values)
         builder, options = self.builder(values)
         model, _ = build_for_data(builder, self.input_shape, self.num_classes, {**recipe.model_options, **options})
-        return compile_for_recipe(model, recipe, self.steps_per_epoch(recipe))
+        # As `keras_cnns.train` runs it: the trial's dataset is one pass per epoch, so a
+        # block of steps ends with the epoch.
+        return compile_for_recipe(model, recipe, self.steps_per_epoch(recipe),
+                                  steps_per_execution=choose_steps_per_execution(model, recipe.batch_size))
 
     # ------------------------------------------------------------------ fit
     def fit(self, hp: kt.HyperParameters, model: keras.Model, x: Any, y: Any = None, *,

@@ -335,8 +335,9 @@ class _Search:
 
     # ------------------------------------------------------------------ steps
     def split(self, name: str) -> DataSplit:
+        # A folder without test/ gets the test split `keras_cnns.train` carves by default.
         return load(self.dataset, name, data_dir=self.data_dir, validation_fraction=self.validation_fraction,
-                    seed=self.seed or 0, limit=self.limit)
+                    seed=self.seed or 0, limit=self.limit, test_fraction=0.1)
 
     def make_hypermodel(self, train_split: DataSplit, distribution) -> CNNHyperModel:
         model_shape = tuple(self.input_shape) if self.input_shape is not None else tuple(train_split.image_shape)
