@@ -68,7 +68,6 @@ def _keras_worker():
     from keras_cnns.training.assembly import choose_steps_per_execution
 
     common.pin_threads_in_process("tensorflow")
-    cache = {}
 
     def build(spec):
         keras.utils.set_random_seed(0)
@@ -88,7 +87,7 @@ def _keras_worker():
         x, y = _images(spec["size"], spec["channels"], spec["count"])
         if spec["feed"] == "arrays":
             def epoch():
-                return model.fit(x, y, batch_size=spec["batch"], epochs=1, verbose=0).history
+                return model.fit(x, y, batch_size=spec["batch"], epochs=1, verbose=0).history["loss"][-1]
         else:
             dataset = (tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=0)
                        .batch(spec["batch"]).prefetch(tf.data.AUTOTUNE))
@@ -96,30 +95,10 @@ def _keras_worker():
                 dataset = dataset.with_options(in_memory_options())
 
             def epoch():
-                return model.fit(dataset, epochs=1, verbose=0).history
-        return {"epoch": epoch, "per_call": per_call}
+                return model.fit(dataset, epochs=1, verbose=0).history["loss"][-1]
+        return epoch, {"steps_per_execution": per_call}
 
-    def handle(request):
-        if request.get("release"):
-            cache.clear()
-            keras.backend.clear_session()
-            gc.collect()
-            return {"released": True}
-        spec = request["build"]
-        key = json.dumps(spec, sort_keys=True)
-        if key not in cache:
-            cache[key] = build(spec)
-            cache[key]["epoch"]()  # untimed: tracing and allocation
-        entry = cache[key]
-        load_before = common.load()
-        cpu, wall = time.process_time(), time.perf_counter()
-        history = entry["epoch"]()
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        return {"images_per_s": spec["count"] / wall, "images_per_cpu_s": spec["count"] / cpu,
-                "loss": float(history["loss"][-1]), "steps_per_execution": entry["per_call"],
-                "load_before": load_before, "load_after": common.load()}
-
-    return handle
+    return _epoch_server(build, release=keras.backend.clear_session)
 
 
 def _torch_worker():
@@ -129,7 +108,6 @@ def _torch_worker():
     from benchmarks import torch_models
 
     common.pin_threads_in_process("torch")
-    cache = {}
 
     def build(spec):
         torch.manual_seed(0)
@@ -158,24 +136,35 @@ def _torch_worker():
                 correct += (logits.argmax(1) == labels).sum()
             return float(loss)
 
-        return epoch
+        return epoch, {}
+
+    return _epoch_server(build)
+
+
+def _epoch_server(build, release=lambda: None):
+    """A worker's request handler: `build(spec)` gives `(epoch, extra)`, where `epoch()`
+    trains one epoch and returns its last loss. The first request for a spec builds it and
+    trains one untimed epoch (tracing, allocation); every request times one epoch."""
+    cache = {}
 
     def handle(request):
         if request.get("release"):
             cache.clear()
+            release()
             gc.collect()
             return {"released": True}
         spec = request["build"]
         key = json.dumps(spec, sort_keys=True)
         if key not in cache:
             cache[key] = build(spec)
-            cache[key]()  # untimed, as on the Keras side
+            cache[key][0]()
+        epoch, extra = cache[key]
         load_before = common.load()
         cpu, wall = time.process_time(), time.perf_counter()
-        loss = cache[key]()
+        loss = epoch()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         return {"images_per_s": spec["count"] / wall, "images_per_cpu_s": spec["count"] / cpu,
-                "loss": loss, "load_before": load_before, "load_after": common.load()}
+                "loss": float(loss), "load_before": load_before, "load_after": common.load(), **extra}
 
     return handle
 

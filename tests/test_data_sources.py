@@ -336,7 +336,7 @@ def test_a_folder_without_test_gets_a_carved_test_split_in_no_other_split(image_
     assert "has no test/ folder: 6 of its 30 images were carved out for test" in splits["test"].carving
     assert "6 of the 24 remaining images were carved out for validation" in splits["train"].carving
     assert splits["train"].carving.endswith("this train split holds 18")
-    with pytest.raises(ValueError, match=r"`test_fraction`=0.01 of 30 images leaves 0 for test"):
+    with pytest.raises(ValueError, match=r"`test_fraction`=0.01 of 30 training examples leaves 0 for test"):
         from_directory(root, split="test", test_fraction=0.01)
     with pytest.raises(ValueError, match=r"`test_fraction`"):
         load(f"folder:{root}", "test", test_fraction=1.0)

@@ -98,17 +98,7 @@ def validation_mask(num_examples: int, validation_fraction: float, seed: int) ->
     The validation examples are the last `round(num_examples * validation_fraction)` of a
     permutation drawn with `numpy.random.default_rng(seed)`.
     """
-    n_val = int(round(num_examples * validation_fraction))
-    if n_val < 1 or n_val >= num_examples:
-        raise ValueError(
-            f"`validation_fraction`={validation_fraction} of {num_examples} training "
-            f"examples leaves {n_val} for validation and {num_examples - n_val} for "
-            "training; both need at least one. Choose a fraction in (0, 1) that fits."
-        )
-    permutation = np.random.default_rng(seed).permutation(num_examples)
-    mask = np.zeros(num_examples, dtype=bool)
-    mask[permutation[num_examples - n_val:]] = True
-    return mask
+    return _carved_mask(num_examples, validation_fraction, seed, "validation")
 
 
 def carved_test_mask(num_examples: int, test_fraction: float, seed: int) -> np.ndarray:
@@ -116,16 +106,20 @@ def carved_test_mask(num_examples: int, test_fraction: float, seed: int) -> np.n
     no test/ folder: the last `round(num_examples * test_fraction)` of a permutation drawn
     with `numpy.random.default_rng([seed, 1])` (a stream of its own, so that the validation
     split is then carved from the rest exactly as from any train split)."""
-    n_test = int(round(num_examples * test_fraction))
-    if n_test < 1 or n_test >= num_examples:
+    return _carved_mask(num_examples, test_fraction, [seed, 1], "test")
+
+
+def _carved_mask(num_examples: int, fraction: float, seed, split: str) -> np.ndarray:
+    carved = int(round(num_examples * fraction))
+    if carved < 1 or carved >= num_examples:
         raise ValueError(
-            f"`test_fraction`={test_fraction} of {num_examples} images leaves {n_test} for "
-            f"test and {num_examples - n_test} for training; both need at least one. Choose "
-            "a fraction in (0, 1) that fits."
+            f"`{split}_fraction`={fraction} of {num_examples} training examples leaves "
+            f"{carved} for {split} and {num_examples - carved} for training; both need at "
+            "least one. Choose a fraction in (0, 1) that fits."
         )
-    permutation = np.random.default_rng([seed, 1]).permutation(num_examples)
+    permutation = np.random.default_rng(seed).permutation(num_examples)
     mask = np.zeros(num_examples, dtype=bool)
-    mask[permutation[num_examples - n_test:]] = True
+    mask[permutation[num_examples - carved:]] = True
     return mask
 
 
