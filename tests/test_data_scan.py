@@ -10,7 +10,7 @@ from PIL import Image
 
 from keras_cnns.cli import main
 from keras_cnns.data import CorruptImagesError, ScanReport, scan
-from keras_cnns.data.scan import FIX_HINT, BadFile
+from keras_cnns.data.scan import SKIP_HINT, BadFile
 
 
 def _image(rng, size, mode="RGB") -> Image.Image:
@@ -191,9 +191,9 @@ def test_raise_if_bad_lists_every_file_and_the_way_out(folder, clean_folder):
     for path, reason in bad.items():
         assert f"  {path}: {reason}" in message
     assert message.endswith(
-        "Remove or fix them, then check again with `keras-cnns data check`."
+        "Remove or fix them, or train with --skip-corrupt (skip_corrupt=True) to leave them out."
     )
-    assert message.endswith(FIX_HINT)
+    assert message.endswith(SKIP_HINT)
     assert [b.path for b in info.value.bad] == sorted(str(p) for p in bad)
     scan(clean_folder).raise_if_bad()  # nothing to raise
 

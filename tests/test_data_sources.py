@@ -340,3 +340,22 @@ def test_a_folder_without_test_gets_a_carved_test_split_in_no_other_split(image_
         from_directory(root, split="test", test_fraction=0.01)
     with pytest.raises(ValueError, match=r"`test_fraction`"):
         load(f"folder:{root}", "test", test_fraction=1.0)
+
+
+def test_excluded_files_are_never_read(image_folder, tmp_path):
+    """`exclude` leaves files out before decoding: an unreadable file among them does not
+    stop the split, which holds the others in Keras' order."""
+    root, kept = image_folder
+    folder = tmp_path / "photos"
+    shutil.copytree(root, folder)
+    broken = folder / "Ankle boot" / "00-broken.png"  # sorts first: also the size probe
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    first = folder / "Trouser" / "03.png"
+    data = from_directory(folder, validation_fraction=0, color_mode="grayscale", exclude=[broken, str(first)])
+    assert data.num_examples == 29 and data.image_shape == (28, 28, 1)
+    images, labels = _arrays(data)
+    expected = [kept[f"{k:02d}.png", cls] for cls in (9, 0, 1) for k in range(10) if (cls, k) != (1, 3)]
+    np.testing.assert_array_equal(images[..., 0], np.stack(expected))
+    assert data.carving.startswith(f"2 files of {folder} left out")
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        _arrays(from_directory(folder, validation_fraction=0, image_size=(28, 28)))

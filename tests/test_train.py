@@ -169,17 +169,24 @@ def test_grey_images_skip_alexnets_colour_augmentation(tmp_path):
     assert result.model.get_layer("fit_input_resize").output.shape[1:3] == (67, 67)
 
 
+def _png_folder(root, count):
+    """`count` real Fashion-MNIST images as PNG files, one sub-folder per class."""
+    from keras_cnns.data import load
+
+    data = load("fashion_mnist", "test", limit=count)
+    for index, (image, label) in enumerate(data.dataset.as_numpy_iterator()):
+        folder = root / data.class_names[label].replace("/", "-")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{index:03d}.png").write_bytes(tf.io.encode_png(image).numpy())
+    return root
+
+
 def test_a_plain_folder_of_classes_trains_from_the_command_line(tmp_path, capsys):
     """No train/, validation/ or test/ sub-folders: test and validation are carved from
     the images, the output and config.json say how, and the run completes."""
     from keras_cnns.cli import main
-    from keras_cnns.data import load
 
-    data = load("fashion_mnist", "test", limit=60)
-    for index, (image, label) in enumerate(data.dataset.as_numpy_iterator()):
-        folder = tmp_path / "photos" / data.class_names[label].replace("/", "-")
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{index:03d}.png").write_bytes(tf.io.encode_png(image).numpy())
+    _png_folder(tmp_path / "photos", 60)
     code = main(["train", "lenet5", "--dataset", f"folder:{tmp_path / 'photos'}", "--epochs", "1",
                  "--batch-size", "16", "--seed", "1", "--verbose", "2", "--run-dir", str(tmp_path / "run")])
     out = capsys.readouterr().out
@@ -189,3 +196,31 @@ def test_a_plain_folder_of_classes_trains_from_the_command_line(tmp_path, capsys
     assert config["test_fraction"] == 0.1
     assert config["data_splits"]["train"].endswith("this train split holds 49")
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "completed"
+
+
+def test_unreadable_files_stop_a_run_before_it_starts_or_are_left_out(tmp_path):
+    """A truncated JPEG and a text file named .jpg among 40 good images: the run refuses
+    before training, listing both; with skip_corrupt it leaves them out with one warning,
+    records them, and trains on the 40 others."""
+    from keras_cnns.data import CorruptImagesError
+
+    root = _png_folder(tmp_path / "photos", 40)
+    classes = sorted(p for p in root.iterdir())
+    jpeg = tf.io.encode_jpeg(np.full((28, 28, 3), 128, "uint8")).numpy()
+    truncated, text = classes[0] / "cut.jpg", classes[1] / "notes.jpg"
+    truncated.write_bytes(jpeg[: len(jpeg) // 2])
+    text.write_text("not an image")
+    common = dict(epochs=1, batch_size=16, seed=1, verbose=0)
+    with pytest.raises(CorruptImagesError, match=r"2 of 42 image files.*cannot be decoded") as info:
+        train("lenet5", f"folder:{root}", run_dir=tmp_path / "refused", **common)
+    assert {b.path for b in info.value.bad} == {str(truncated), str(text)}
+    assert "--skip-corrupt" in str(info.value)
+    assert not (tmp_path / "refused").exists()  # nothing was written, nothing trained
+    with pytest.warns(UserWarning, match=r"Leaving out 2 of the 42 image files under .*cannot be decoded"):
+        result = train("lenet5", f"folder:{root}", run_dir=tmp_path / "run", skip_corrupt=True, **common)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["skip_corrupt"] is True and sorted(config["skipped_files"]) == sorted([str(truncated), str(text)])
+    # 40 images: 4 carved for test, 4 of the other 36 for validation, 32 for training.
+    assert config["data_splits"]["train"].startswith(f"2 files of {root} left out")
+    assert config["data_splits"]["train"].endswith("this train split holds 32")
+    assert result.metrics["status"] == "completed"

@@ -65,6 +65,11 @@ def add_train(subparsers) -> None:
     parser.add_argument("--limit", type=int, help="Use only the first N examples of each split.")
     parser.add_argument("--validation-fraction", type=float, default=0.1)
     parser.add_argument(
+        "--skip-corrupt", action="store_true",
+        help="For a folder: data set, leave out the image files that cannot be decoded (one "
+        "warning counts them) instead of stopping before training with their list.",
+    )
+    parser.add_argument(
         "--test-fraction", type=float, default=0.1,
         help="For a folder: data set without a test/ folder: the share of its images carved out "
         "for test (default 0.1).",
@@ -116,6 +121,7 @@ def run_train(args) -> int:
             limit=args.limit,
             validation_fraction=args.validation_fraction,
             test_fraction=args.test_fraction,
+            skip_corrupt=args.skip_corrupt,
             verbose=args.verbose,
         )
     except TrainingDiverged as err:

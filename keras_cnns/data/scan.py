@@ -37,7 +37,7 @@ from keras_cnns.data.sources import _FOLDER_SPLITS, _IMAGE_SUFFIXES
 from keras_cnns.validation import check_positive_int
 
 #: The hint that ends every `CorruptImagesError`.
-FIX_HINT = "Remove or fix them, then check again with `keras-cnns data check`."
+SKIP_HINT = "Remove or fix them, or train with --skip-corrupt (skip_corrupt=True) to leave them out."
 
 _ACCEPTED = (
     "Accepted: a folder of images with one sub-folder per class (or train/, validation/ "
@@ -118,7 +118,7 @@ class ScanReport:
         where = f" under {self.root}" if self.root is not None else ""
         lines = [f"{len(self.bad)} of {self.checked} image files{where} cannot be decoded:"]
         lines += [f"  {path}: {reason}" for path, reason in self.bad]
-        lines.append(FIX_HINT)
+        lines.append(SKIP_HINT)
         raise CorruptImagesError("\n".join(lines), self.bad)
 
 

@@ -18,7 +18,7 @@ import gzip
 import os
 import socket
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 from urllib.parse import urlparse
 
 import numpy as np
@@ -68,8 +68,8 @@ class DataSplit:
         name: the data set's name (`"fashion_mnist"`, `"folder:/data/flowers"`, ...).
         split: `"train"`, `"validation"` or `"test"`.
         source: where the examples were read from (a folder, `"tfds:<dir>"`, ...).
-        carving: how the split was carved from another one, in words ("" when it is a
-            split of its own).
+        carving: how the split was made from its source, in words: files left out,
+            carved test and validation parts, a limit ("" for a split taken as it is).
     """
 
     dataset: tf.data.Dataset
@@ -431,10 +431,10 @@ _FOLDER_SPLITS = {"train": ("train",), "validation": ("validation", "val"), "tes
 _IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 
 
-def _first_image(root: Path) -> Path | None:
+def _first_image(root: Path, excluded: set[str] = frozenset()) -> Path | None:
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         for path in sorted(folder.rglob("*")):
-            if path.suffix.lower() in _IMAGE_SUFFIXES:
+            if path.suffix.lower() in _IMAGE_SUFFIXES and os.path.abspath(path) not in excluded:
                 return path
     return None
 
@@ -449,6 +449,7 @@ def from_directory(
     color_mode: str = "rgb",
     limit: int | None = None,
     test_fraction: float = 0.0,
+    exclude: Iterable[str | os.PathLike] = (),
 ) -> DataSplit:
     """A `DataSplit` over a folder of images, one sub-folder per class.
 
@@ -457,7 +458,8 @@ def from_directory(
     folder is carved from the train images first (`carved_test_mask`: `test_fraction` of them,
     drawn with `seed`), then a missing validation folder from what is left (see the module
     docstring); no image is in two splits. `DataSplit.carving` says how a split was made.
-    Images are read by `keras.utils.image_dataset_from_directory`.
+    The files and classes are listed by `keras.utils.image_dataset_from_directory`, and the
+    images decoded and resized (bilinear) as it decodes them.
 
     Args:
         path: the root folder.
@@ -466,6 +468,8 @@ def from_directory(
         test_fraction: the share of the images carved out for test when there is no test/
             folder, in [0, 1); 0 (the default) carves none, and `split="test"` is then an
             error. `keras_cnns.train` carves 0.1 by default.
+        exclude: image files to leave out, never read (the unreadable files
+            `keras_cnns.data.scan` reports); the splits are carved from the other images.
         image_size: `(height, width)` every image is resized to; None takes the size of
             the first image (in sorted order), so folders of equal-size images stay as they
             are.
@@ -513,31 +517,38 @@ def from_directory(
     elif split == "train" and folder is None:
         raise DatasetNotFoundError(f"Folder {str(root)!r} has validation/ but no train/ images.")
 
+    excluded = {os.path.abspath(p) for p in exclude}
     if image_size is None:
-        first = _first_image(folder)
+        first = _first_image(folder, excluded)
         if first is None:
             raise DatasetNotFoundError(
                 f"No images ({', '.join(_IMAGE_SUFFIXES)}) in class sub-folders of {str(folder)!r}."
             )
         shape = tf.image.decode_image(tf.io.read_file(str(first)), expand_animations=False).shape
         image_size = (int(shape[0]), int(shape[1]))
-    dataset = keras.utils.image_dataset_from_directory(
-        str(folder),
-        labels="inferred",
-        label_mode="int",
-        color_mode=color_mode,
-        batch_size=None,
-        image_size=tuple(image_size),
-        shuffle=False,
+    channels = {"rgb": 3, "grayscale": 1, "rgba": 4}[color_mode]
+    # Keras lists the files and the classes (its order, its suffixes); the images are
+    # decoded here, as Keras would, so that files named in `exclude` are never read.
+    listing = keras.utils.image_dataset_from_directory(
+        str(folder), labels="inferred", label_mode="int", color_mode=color_mode, batch_size=None,
+        image_size=tuple(image_size), shuffle=False, verbose=False,
     )
-    class_names = list(dataset.class_names)
-    count = len(dataset.file_paths)
-    # Keras returns float32 (resized) images; the pipeline expects the stored uint8 pixels.
-    dataset = dataset.map(
-        lambda image, label: (
-            tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8),
-            tf.cast(label, tf.int64),
-        )
+    class_names = list(listing.class_names)
+    paths = [p for p in listing.file_paths if os.path.abspath(p) not in excluded]
+    if not paths:
+        raise DatasetNotFoundError(f"Every image of {str(folder)!r} is in `exclude`.")
+    labels = [class_names.index(Path(p).relative_to(folder).parts[0]) for p in paths]
+    count = len(paths)
+    height, width = (int(d) for d in image_size)
+
+    def decode(path, label):
+        image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
+        image = tf.image.resize(image, (height, width))  # bilinear, Keras' default
+        image.set_shape((height, width, channels))
+        return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8), label
+
+    dataset = tf.data.Dataset.from_tensor_slices((paths, np.asarray(labels, "int64"))).map(
+        decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
     carving = []
     if carve_test and folder == train_folder:
@@ -558,15 +569,17 @@ def from_directory(
         )
     if carving:
         carving.append(f"this {split} split holds {count:,}")
+    left_out = len(listing.file_paths) - len(paths)
+    if left_out:
+        carving.insert(0, f"{left_out:,} files of {folder} left out (`exclude`: unreadable)")
     if limit is not None and limit < count:
         dataset, count = dataset.take(limit), limit
         carving.append(f"the first {limit:,} of them are kept (limit)")
-    channels = {"rgb": 3, "grayscale": 1, "rgba": 4}[color_mode]
     return DataSplit(
         dataset=dataset,
         class_names=class_names,
         num_examples=count,
-        image_shape=(int(image_size[0]), int(image_size[1]), channels),
+        image_shape=(height, width, channels),
         name=f"folder:{root}",
         split=split,
         source=str(folder),
@@ -585,6 +598,7 @@ def load(
     limit: int | None = None,
     download: bool | None = None,
     test_fraction: float = 0.0,
+    exclude: Iterable[str | os.PathLike] = (),
 ) -> DataSplit:
     """Load one split of a data set as `(uint8 image, int64 label)` pairs.
 
@@ -607,6 +621,7 @@ def load(
         test_fraction: for `"folder:"` sets without a test/ folder, the share of the
             images carved out for test (see `from_directory`); the other sets have a test
             split of their own.
+        exclude: for `"folder:"` sets, image files to leave out (see `from_directory`).
 
     Search order for `"mnist"` / `"fashion_mnist"`: IDX files (gzip or not) in `data_dir`,
     then `$KERAS_CNNS_DATA`, then Debian's `/usr/share/datasets/fashion-mnist/`
@@ -626,7 +641,7 @@ def load(
     if name.startswith("folder:"):
         return from_directory(
             name[len("folder:"):], split=split, validation_fraction=fraction, seed=seed,
-            limit=limit, test_fraction=test_fraction,
+            limit=limit, test_fraction=test_fraction, exclude=exclude,
         )
     key = name.strip().lower().replace("-", "_")
     data_dir = os.fspath(Path(data_dir).expanduser()) if data_dir is not None else None

@@ -224,7 +224,7 @@ def _subject_of(exported: ExportSource, source: Any, run_dir: Path | None, check
         subject.class_names = list(exported.class_names)
         subject.load_args = dict(
             validation_fraction=config.get("validation_fraction", 0.1), seed=config.get("seed") or 0,
-            test_fraction=config.get("test_fraction", 0.0),
+            test_fraction=config.get("test_fraction", 0.0), exclude=config.get("skipped_files", ()),
         )
         details["checkpoint"] = checkpoint
     return subject

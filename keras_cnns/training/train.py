@@ -20,6 +20,7 @@ import math
 import os
 import statistics
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -27,7 +28,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_cnns.data import DataSplit, load
+from keras_cnns.data import DataSplit, load, scan
 from keras_cnns.models import get_spec
 from keras_cnns.precision import check_precision, precision_policy
 from keras_cnns.training import finetune, loop
@@ -51,7 +52,7 @@ from keras_cnns.training.callbacks import (
 from keras_cnns.run_history import plot_history
 from keras_cnns.training.recipes import Recipe, get_recipe
 from keras_cnns.training.strategies import STRATEGIES, is_multi_worker, make_strategy, worker_info
-from keras_cnns.validation import check_positive_int, check_rate
+from keras_cnns.validation import check_bool, check_positive_int, check_rate
 from keras_cnns.version import __version__
 
 CONFIG_FILE = "config.json"
@@ -81,8 +82,8 @@ def train(
     seed: int | None = None, data_dir: str | None = None, runs_dir: str | os.PathLike = "runs",
     run_dir: str | os.PathLike | None = None, resume: str | os.PathLike | None = None,
     model_options: dict | None = None, recipe_overrides: dict | None = None, limit: int | None = None,
-    validation_fraction: float = 0.1, test_fraction: float = 0.1, verbose: Any = "auto",
-    callbacks: Sequence[keras.callbacks.Callback] = (),
+    validation_fraction: float = 0.1, test_fraction: float = 0.1, skip_corrupt: bool = False,
+    verbose: Any = "auto", callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> TrainResult:
     """Train `model` on `dataset` with its paper recipe and write a run folder.
 
@@ -133,6 +134,11 @@ def train(
         test_fraction: for a `folder:` data set without a test/ folder, the share of its
             images carved out for test first (`keras_cnns.data.from_directory`); how each
             split was made is printed and kept in `config.json` (`data_splits`).
+        skip_corrupt: a `folder:` data set is scanned before training
+            (`keras_cnns.data.scan`); a file that cannot be decoded stops the run before it
+            starts, with the list (`CorruptImagesError`), unless this is True: then those
+            files are left out, with one warning that counts them, and listed in
+            `config.json` (`skipped_files`).
         verbose: Keras' progress bar setting.
         callbacks: more Keras callbacks.
 
@@ -148,8 +154,8 @@ def train(
             strategy=strategy, precision=precision, steps_per_execution=steps_per_execution,
             cpu_devices=cpu_devices, seed=seed, data_dir=data_dir, limit=limit,
             validation_fraction=validation_fraction, test_fraction=test_fraction,
-            model_options=model_options, recipe_overrides=recipe_overrides, weights=weights,
-            freeze_epochs=freeze_epochs,
+            skip_corrupt=skip_corrupt, model_options=model_options, recipe_overrides=recipe_overrides,
+            weights=weights, freeze_epochs=freeze_epochs,
         )
         run_path = _new_run_path(config, run_dir, runs_dir)
     return _Run(config, run_path, verbose=verbose, extra_callbacks=list(callbacks)).run()
@@ -161,7 +167,7 @@ def new_run_config(
     precision: str = "float32", steps_per_execution: int | str = "auto",
     cpu_devices: int | None = None, seed: int | None = None,
     data_dir: str | None = None, limit: int | None = None, validation_fraction: float = 0.1,
-    test_fraction: float = 0.1, model_options: dict | None = None,
+    test_fraction: float = 0.1, skip_corrupt: bool = False, model_options: dict | None = None,
     recipe_overrides: dict | None = None, weights: str | os.PathLike | None = None,
     freeze_epochs: int | None = None,
 ) -> dict:
@@ -200,6 +206,7 @@ def new_run_config(
         "limit": limit,
         "validation_fraction": validation_fraction,
         "test_fraction": check_rate("test_fraction", test_fraction),
+        "skip_corrupt": check_bool("skip_corrupt", skip_corrupt),
         "model_options": dict(model_options or {}),
         "keras_cnns_version": __version__,
     }
@@ -298,10 +305,11 @@ class _Run:
 
     def load_data(self) -> None:
         config = self.config
+        exclude = self._unreadable_files()
 
         def split(name):
             return load(
-                config["dataset"], name, data_dir=config["data_dir"],
+                config["dataset"], name, data_dir=config["data_dir"], exclude=exclude,
                 validation_fraction=config["validation_fraction"], seed=config["seed"] or 0,
                 # Runs written before test carving existed carved none.
                 limit=config["limit"], test_fraction=config.get("test_fraction", 0.0),
@@ -327,6 +335,27 @@ class _Run:
             self.recipe = recipe
             config["recipe"] = recipe.to_dict()
         self.steps_per_epoch = math.ceil(self.splits.train.num_examples / recipe.batch_size)
+
+    def _unreadable_files(self) -> list[str]:
+        """A folder data set's files that cannot be decoded (`keras_cnns.data.scan`): an
+        error listing them, or, with `skip_corrupt`, the files to leave out."""
+        dataset = self.config["dataset"]
+        if not dataset.startswith("folder:"):
+            return []
+        report = scan(dataset)
+        if report.ok:
+            return []
+        if not self.config.get("skip_corrupt"):
+            report.raise_if_bad()
+        bad = [path for path, _ in report.bad]
+        warnings.warn(
+            f"Leaving out {len(bad)} of the {report.checked} image files under {report.root}: they "
+            f"cannot be decoded (listed in config.json, skipped_files; `keras-cnns data check "
+            f"{report.root}` gives the reasons).",
+            stacklevel=2,
+        )
+        self.config["skipped_files"] = bad
+        return bad
 
     def build(self) -> None:
         """Build the network for the data (from the run's weights, if any), and enter the
