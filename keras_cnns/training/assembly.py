@@ -89,10 +89,11 @@ def choose_steps_per_execution(model: keras.Model, batch_size: int, requested: i
 
     `requested` is a positive int (used as it is) or `"auto"`: `AUTO_STEPS_PER_EXECUTION`
     when one batch's forward pass is under `SMALL_STEP_MACS` multiply-adds (LeNet-5 at
-    batch 128: 42 M), else 1 (also for a model of variable input size). A small step takes a few milliseconds on a CPU, and the
-    fixed cost of a call (Python, the `tf.function` call, the executor) is a large part of
-    it; running a block of steps per call pays it once per block (`benchmarks/RESULTS.md`).
-    A large step gains nothing, and one step per call keeps the callbacks per batch.
+    batch 128: 42 M), else 1 (also for a model of variable input size). A small step takes
+    a few milliseconds on a CPU, and the fixed cost of a call (Python, the `tf.function`
+    call, the executor) is a large part of it; running a block of steps per call pays it
+    once per block (`benchmarks/RESULTS.md`). A large step gains nothing, and one step per
+    call keeps the callbacks per batch.
     """
     if requested != "auto":
         return check_steps_per_execution(requested)
