@@ -214,3 +214,19 @@ def check_output_path(path: Any, suffix: str | None = None) -> Path:
     if not parent.is_dir():
         raise FileNotFoundError(f"Cannot write {str(path)!r}: {str(parent)!r} is not a folder.")
     return path
+
+
+def check_image_size(arg: str, value: Any) -> tuple[int, int] | None:
+    """None, a side (int > 0) or `(height, width)`: the size images are brought to."""
+    if value is None:
+        return None
+    sides = (value, value) if isinstance(value, numbers.Integral) else value
+    ok = isinstance(sides, (tuple, list)) and len(sides) == 2 and all(
+        isinstance(d, numbers.Integral) and not isinstance(d, bool) and d > 0 for d in sides
+    ) and not isinstance(value, bool)
+    if not ok:
+        raise ValueError(
+            f"`{arg}` must be None, a positive integer (a square side) or (height, width) of "
+            f"positive integers; received {value!r}."
+        )
+    return int(sides[0]), int(sides[1])

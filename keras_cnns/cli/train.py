@@ -19,7 +19,11 @@ def add_train(subparsers) -> None:
         "(config, history.csv, TensorBoard logs, checkpoints, metrics.json, learning curves).",
     )
     parser.add_argument("model", nargs="?", help="A registered model name (omit with --resume).")
-    parser.add_argument("--dataset", default="fashion_mnist")
+    parser.add_argument(
+        "--dataset", default="fashion_mnist",
+        help="fashion_mnist, mnist, cifar10, any tfds image set, folder:PATH (one sub-folder per "
+        "class) or tfrecord:PATTERN (shards in ImageNet's layout; keras-cnns data convert).",
+    )
     parser.add_argument(
         "--recipe", choices=["quick", "paper", "finetune"],
         help="Training recipe (default: finetune with --weights, else quick).",
@@ -74,9 +78,31 @@ def add_train(subparsers) -> None:
         help="For a folder: data set without a test/ folder: the share of its images carved out "
         "for test (default 0.1).",
     )
+    parser.add_argument(
+        "--image-size", type=_image_size, metavar="SIZE",
+        help="The model's input size: a side (224) or HEIGHTxWIDTH (224x192). Default: the "
+        "images' own size when they share one, else the model's default (224; Inception v3 299). "
+        "Images of different sizes are cropped from their originals.",
+    )
+    parser.add_argument(
+        "--first-label", type=int, choices=[0, 1],
+        help="For tfrecord: shards, the label of the first class in the records (1 for "
+        "ImageNet's shards, whose 0 is 'background'); default: their manifest's, else 0.",
+    )
     parser.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2],
                         help="Keras' progress output: 0 none, 1 a bar, 2 one line per epoch.")
     parser.set_defaults(func=run_train)
+
+
+def _image_size(text: str) -> int | tuple[int, int]:
+    parts = text.lower().split("x")
+    try:
+        sides = [int(p) for p in parts]
+    except ValueError:
+        sides = []
+    if len(sides) not in (1, 2) or min(sides, default=0) < 1:
+        raise argparse.ArgumentTypeError(f"expected a side (224) or HEIGHTxWIDTH (224x192), got {text!r}")
+    return sides[0] if len(sides) == 1 else (sides[0], sides[1])
 
 
 def _steps_per_execution(text: str) -> int | str:
@@ -122,6 +148,8 @@ def run_train(args) -> int:
             validation_fraction=args.validation_fraction,
             test_fraction=args.test_fraction,
             skip_corrupt=args.skip_corrupt,
+            image_size=args.image_size,
+            first_label=args.first_label,
             verbose=args.verbose,
         )
     except TrainingDiverged as err:

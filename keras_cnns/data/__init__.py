@@ -7,7 +7,8 @@
 `load` returns a `DataSplit` (an unbatched `tf.data.Dataset` of uint8 images and int64
 labels, the class names, the size); `build_pipeline` turns it into normalized, fitted and
 (in training) augmented batches. `from_arrays` and `from_directory` make a `DataSplit`
-from numpy arrays or a folder of images. `scan` decodes every image of a folder beforehand
+from numpy arrays or a folder of images, `from_tfrecords` (`load("tfrecord:...")`) from
+TFRecord shards, which `write_tfrecords` writes from any split. `scan` decodes every image of a folder beforehand
 and reports the files that cannot be read (truncated, empty, not images).
 """
 
@@ -20,6 +21,7 @@ from keras_cnns.data.pipeline import (
     PAD_LIMIT,
     build_pipeline,
 )
+from keras_cnns.data.files import FileSource
 from keras_cnns.data.scan import CorruptImagesError, ScanReport, scan
 from keras_cnns.data.sources import (
     DataSplit,
@@ -29,6 +31,7 @@ from keras_cnns.data.sources import (
     load,
     read_idx,
 )
+from keras_cnns.data.tfrecord import from_tfrecords, write_tfrecords
 
 __all__ = [
     "AUGMENTATIONS",
@@ -37,6 +40,7 @@ __all__ = [
     "DATASET_STATISTICS",
     "DataSplit",
     "DatasetNotFoundError",
+    "FileSource",
     "NORMALIZATIONS",
     "PAD_LIMIT",
     "PCAColorAugmentation",
@@ -46,7 +50,9 @@ __all__ = [
     "build_pipeline",
     "from_arrays",
     "from_directory",
+    "from_tfrecords",
     "load",
     "read_idx",
     "scan",
+    "write_tfrecords",
 ]

@@ -5,8 +5,9 @@
 
 Everything after `batch` runs on whole batches (`map` calls per batch, vectorized), which
 keeps the pipeline ahead of the model even on two CPU cores; the random augmentations
-still draw their parameters per image. Images of different sizes (some image folders and
-tfds sets) are resized one by one before batching. With a `seed`, the augmentation `map`
+still draw their parameters per image. Images of different sizes (folders of photographs,
+TFRecord shards, some tfds sets) are cropped one by one from their originals before
+batching (the **crops** rule). With a `seed`, the augmentation `map`
 runs one batch at a time so that its random draws come in a fixed order and the batches
 are reproducible; without one it runs in parallel.
 
@@ -16,7 +17,17 @@ Rules, in the order they apply:
   `num_examples * H * W * C <= CACHE_LIMIT_BYTES` (1 GiB: MNIST, Fashion-MNIST, CIFAR fit;
   ImageNet does not) and the image size is known.
 * **shuffle** (default: when training): over the whole split when it fits that limit, else
-  over `SHUFFLE_BUFFER` elements; reshuffled each epoch, seeded by `seed`.
+  over `SHUFFLE_BUFFER` elements; reshuffled each epoch, seeded by `seed`. A split read
+  from files (`DataSplit.files`) that is not cached is streamed instead: each epoch
+  shuffles the order of its files (seeded by `seed` and the epoch), then reads and
+  decodes them in parallel; records of TFRecord shards are shuffled again over
+  `RECORD_SHUFFLE_BUFFER` encoded examples.
+* **crops** (images of different sizes, `image_shape` (None, None, C)): in training with
+  `random_resized_crop`, Inception's box is drawn in each original's own pixels (a
+  stateless draw per image, seeded by the epoch's seed and the image's position; a JPEG is
+  decoded within the box alone) and resized to the input; otherwise the shorter side is
+  resized to 256/224 of the input and the centre crop taken, the evaluation transform of
+  `keras_cnns.data.crops`.
 * **channels**: 1 -> 3 repeats the grey channel, 3 -> 1 takes the luma
   (`tf.image.rgb_to_grayscale`, ITU-R 601), 4 -> 3 drops alpha (4 -> 1: then luma). Other
   changes raise ValueError.
@@ -51,6 +62,14 @@ import numpy as np
 import tensorflow as tf
 
 from keras_cnns.data.augment import PCAColorAugmentation, RandomPadCrop, RandomResizedCrop
+from keras_cnns.data.crops import (
+    center_crop,
+    crop_resize,
+    decode_crop_resize,
+    random_resized_crop_box,
+    resize_shorter_side,
+    resize_size,
+)
 from keras_cnns.data.sources import DataSplit
 
 AUGMENTATIONS = ("random_resized_crop", "pad_crop_flip", "flip", "pca_color", "random_erasing")
@@ -61,6 +80,8 @@ PAD_LIMIT = 1.25
 CACHE_LIMIT_BYTES = 1 << 30
 #: Shuffle buffer (elements) for splits larger than CACHE_LIMIT_BYTES.
 SHUFFLE_BUFFER = 10_000
+#: Shuffle buffer (encoded examples) after reading TFRecord shards in a shuffled order.
+RECORD_SHUFFLE_BUFFER = 4096
 #: Per-channel mean and standard deviation of the training pixels scaled to [0, 1].
 #: Fashion-MNIST's are checked against the real files by the tests; MNIST's, CIFAR's and
 #: ImageNet's are the values used throughout the literature (torchvision's examples).
@@ -174,6 +195,13 @@ def _resize(images, height: int, width: int, *, shrink: bool) -> tf.Tensor:
     return tf.image.resize(images, (height, width), method="bilinear", antialias=shrink)
 
 
+def crop_ranges(strength: float = 1.0) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The random-resized crop's area share and aspect ratio ranges at `strength` (1: the
+    paper's 8 %-100 % and 3/4-4/3)."""
+    log_ratio = math.log(4 / 3) * strength
+    return (max(1.0 - 0.92 * strength, 0.01), 1.0), (math.exp(-log_ratio), math.exp(log_ratio))
+
+
 def make_augmenter(
     names: Sequence[str], *, strength: float = 1.0, seed: int | None = None
 ) -> list[keras.layers.Layer]:
@@ -186,11 +214,9 @@ def make_augmenter(
 
     for i, name in enumerate(names):
         if name == "random_resized_crop":
-            log_ratio = math.log(4 / 3) * strength
+            scale, ratio = crop_ranges(strength)
             layers.append(RandomResizedCrop(
-                scale=(max(1.0 - 0.92 * strength, 0.01), 1.0),
-                ratio=(math.exp(-log_ratio), math.exp(log_ratio)),
-                seed=seeded(i), name="random_resized_crop",
+                scale=scale, ratio=ratio, seed=seeded(i), name="random_resized_crop",
             ))
         elif name == "pad_crop_flip":
             layers.append(RandomPadCrop(round(4 * strength), seed=seeded(i), name="pad_crop"))
@@ -365,34 +391,74 @@ def build_pipeline(
     fits = should_cache(data)
     shuffle = training if shuffle is None else shuffle
     cache = fits if cache is None else cache
-    augmenters = (
-        make_augmenter(names, strength=float(augmentation_strength), seed=seed) if training else []
-    )
-    normalize = normalizer(data, normalization, target[-1])
     height, width, channels = target
+    if None in stored[:2] and height is None:
+        raise ValueError(
+            f"The images of {data.name!r} differ in size ({stored!r}); give `input_shape` "
+            "a height and width to crop them to."
+        )
+    # Images of different sizes are cropped one by one from their originals, before
+    # batching: the random-resized crop there, not on the batch.
+    crop_each = None in stored[:2]
+    per_image_crop = crop_each and training and "random_resized_crop" in names
+    batch_names = tuple(n for n in names if not (per_image_crop and n == "random_resized_crop"))
+    augmenters = (
+        make_augmenter(batch_names, strength=float(augmentation_strength), seed=seed)
+        if training else []
+    )
+    normalize = normalizer(data, normalization, channels)
+    crop_scale, crop_ratio = crop_ranges(float(augmentation_strength))
+    # Streamed from its files (each epoch reads them in a new order) unless kept in memory.
+    stream = data.files is not None and not cache
 
     ds = data.dataset
     if cache:
         ds = ds.cache()
     buffer = max(1, data.num_examples if fits else min(data.num_examples, SHUFFLE_BUFFER))
-    if None in stored[:2] and height is None:
-        raise ValueError(
-            f"The images of {data.name!r} differ in size ({stored!r}); give `input_shape` "
-            "a height and width to resize them to."
-        )
+
+    def random_box(seed_pair):
+        return lambda shape: random_resized_crop_box(shape, seed_pair, scale=crop_scale, ratio=crop_ratio)
+
+    def centre(image):
+        """The evaluation transform (`keras_cnns.data.crops`): what exports do too."""
+        image = resize_shorter_side(tf.cast(image, tf.float32), resize_size(min(height, width)))
+        return center_crop(image, height, width)
 
     def order_and_batch(ds, shuffle_seed, reshuffle):
-        if shuffle:
+        if stream:
+            files = data.files
+            order = tf.data.Dataset.range(len(files.files))
+            if shuffle:
+                order = order.shuffle(len(files.files), seed=shuffle_seed, reshuffle_each_iteration=reshuffle)
+            ds = files.read_encoded(order)
+            if shuffle and not files.one_per_file:
+                ds = ds.shuffle(min(data.num_examples, RECORD_SHUFFLE_BUFFER), seed=shuffle_seed,
+                                reshuffle_each_iteration=reshuffle)
+            if not crop_each:
+                decode = files.decode
+                ds = ds.map(lambda encoded, label: (decode(encoded), label),
+                            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        elif shuffle:
             ds = ds.shuffle(buffer, seed=shuffle_seed, reshuffle_each_iteration=reshuffle)
-        if None in stored[:2]:
-            # Different sizes cannot be batched: resize each image first (float32).
-            ds = ds.map(
-                lambda image, label: (
-                    tf.image.resize(tf.cast(image, tf.float32), (height, width), antialias=True),
-                    label,
-                ),
-                num_parallel_calls=tf.data.AUTOTUNE,
-            )
+        if crop_each and per_image_crop:
+            # One stateless seed per image: the same crops on any parallelism, and per
+            # epoch (the passes' seeds) when seeded.
+            seeds = tf.data.Dataset.random(seed=shuffle_seed, rerandomize_each_iteration=reshuffle)
+            stored_channels = stored[-1]
+
+            def crop(example, draw):
+                image, label = example
+                box = random_box(tf.stack([draw, tf.constant(0, tf.int64)]))
+                if stream:  # encoded bytes: decode only the box of a JPEG
+                    return decode_crop_resize(image, stored_channels, box, height, width), label
+                return crop_resize(image, box(tf.shape(image)), height, width), label
+
+            ds = tf.data.Dataset.zip((ds, seeds)).map(crop, num_parallel_calls=tf.data.AUTOTUNE,
+                                                      deterministic=True)
+        elif crop_each:
+            decode = data.files.decode if stream else (lambda image: image)
+            ds = ds.map(lambda image, label: (centre(decode(image)), label),
+                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return ds.batch(batch_size, drop_remainder=drop_remainder)
 
     if epochs is None:

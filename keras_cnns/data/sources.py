@@ -12,7 +12,6 @@ of the examples, so the same arguments always give the same, disjoint splits.
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import gzip
 import os
@@ -24,9 +23,17 @@ from urllib.parse import urlparse
 import numpy as np
 import tensorflow as tf
 
-from keras_cnns.validation import check_choice, check_positive_int, check_rate
+from keras_cnns.data.files import FileSource, image_decoder
+from keras_cnns.data.splits import (  # noqa: F401  (importable from here as before)
+    SPLITS,
+    DatasetNotFoundError,
+    DataSplit,
+    carved_test_mask,
+    check_split,
+    validation_mask,
+)
+from keras_cnns.validation import check_positive_int, check_rate
 
-SPLITS = ("train", "validation", "test")
 #: Data sets stored in LeCun's IDX format, read from local files before tfds is tried.
 MNIST_FORMAT = {
     "mnist": [str(i) for i in range(10)],
@@ -48,79 +55,6 @@ NETWORK_TIMEOUT_S = 3.0
 
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _IDX_PREFIX = {"train": "train", "test": "t10k"}
-
-
-class DatasetNotFoundError(FileNotFoundError):
-    """A data set is neither on this machine nor downloadable; the message says where
-    `load` looked and how to get it."""
-
-
-@dataclasses.dataclass
-class DataSplit:
-    """One split of a data set, ready for `build_pipeline`.
-
-    Attributes:
-        dataset: unbatched elements `(image uint8 [H, W, C], label int64 scalar)`.
-        class_names: the name of each label index.
-        num_examples: number of elements in `dataset`.
-        image_shape: `(H, W, C)` of the stored images; H and W are None when the
-            images differ in size.
-        name: the data set's name (`"fashion_mnist"`, `"folder:/data/flowers"`, ...).
-        split: `"train"`, `"validation"` or `"test"`.
-        source: where the examples were read from (a folder, `"tfds:<dir>"`, ...).
-        carving: how the split was made from its source, in words: files left out,
-            carved test and validation parts, a limit ("" for a split taken as it is).
-    """
-
-    dataset: tf.data.Dataset
-    class_names: list[str]
-    num_examples: int
-    image_shape: tuple[int | None, int | None, int]
-    name: str
-    split: str
-    source: str = ""
-    carving: str = ""
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
-
-
-# ------------------------------------------------------------------------ checks
-def _check_split(split: Any, accepted: Sequence[str] = SPLITS) -> str:
-    return check_choice("split", split, accepted)
-
-
-# ------------------------------------------------------------- validation carving
-def validation_mask(num_examples: int, validation_fraction: float, seed: int) -> np.ndarray:
-    """Boolean mask of the examples that form the carved validation split.
-
-    The validation examples are the last `round(num_examples * validation_fraction)` of a
-    permutation drawn with `numpy.random.default_rng(seed)`.
-    """
-    return _carved_mask(num_examples, validation_fraction, seed, "validation")
-
-
-def carved_test_mask(num_examples: int, test_fraction: float, seed: int) -> np.ndarray:
-    """Boolean mask of the examples that form a test split carved from a folder that has
-    no test/ folder: the last `round(num_examples * test_fraction)` of a permutation drawn
-    with `numpy.random.default_rng([seed, 1])` (a stream of its own, so that the validation
-    split is then carved from the rest exactly as from any train split)."""
-    return _carved_mask(num_examples, test_fraction, [seed, 1], "test")
-
-
-def _carved_mask(num_examples: int, fraction: float, seed, split: str) -> np.ndarray:
-    carved = int(round(num_examples * fraction))
-    if carved < 1 or carved >= num_examples:
-        raise ValueError(
-            f"`{split}_fraction`={fraction} of {num_examples} training examples leaves "
-            f"{carved} for {split} and {num_examples - carved} for training; both need at "
-            "least one. Choose a fraction in (0, 1) that fits."
-        )
-    permutation = np.random.default_rng(seed).permutation(num_examples)
-    mask = np.zeros(num_examples, dtype=bool)
-    mask[permutation[num_examples - carved:]] = True
-    return mask
 
 
 def _keep(dataset: tf.data.Dataset, keep: np.ndarray) -> tuple[tf.data.Dataset, int]:
@@ -172,7 +106,7 @@ def from_arrays(
         split: the split the arrays stand for (`"train"`, `"validation"` or `"test"`).
         name: the data set's name (used for normalization constants of known sets).
     """
-    _check_split(split)
+    check_split(split)
     images = np.asarray(images)
     labels = np.asarray(labels)
     if images.ndim == 3:
@@ -431,14 +365,6 @@ _FOLDER_SPLITS = {"train": ("train",), "validation": ("validation", "val"), "tes
 _IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 
 
-def _first_image(root: Path, excluded: set[str] = frozenset()) -> Path | None:
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        for path in sorted(folder.rglob("*")):
-            if path.suffix.lower() in _IMAGE_SUFFIXES and os.path.abspath(path) not in excluded:
-                return path
-    return None
-
-
 def from_directory(
     path: str | os.PathLike,
     *,
@@ -459,7 +385,9 @@ def from_directory(
     drawn with `seed`), then a missing validation folder from what is left (see the module
     docstring); no image is in two splits. `DataSplit.carving` says how a split was made.
     The files and classes are listed by `keras.utils.image_dataset_from_directory`, and the
-    images decoded and resized (bilinear) as it decodes them.
+    images decoded and resized (bilinear) as it decodes them. The split's `files` lets
+    `build_pipeline` stream it: each epoch shuffles the file paths and decodes them in
+    parallel.
 
     Args:
         path: the root folder.
@@ -470,15 +398,19 @@ def from_directory(
             error. `keras_cnns.train` carves 0.1 by default.
         exclude: image files to leave out, never read (the unreadable files
             `keras_cnns.data.scan` reports); the splits are carved from the other images.
-        image_size: `(height, width)` every image is resized to; None takes the size of
-            the first image (in sorted order), so folders of equal-size images stay as they
-            are.
+        image_size: `(height, width)` every image is resized to when read. None: when
+            the images share one size (`SIZE_SAMPLE` of them, spread over the folder, are
+            read to tell) they keep it, and `image_shape` is `(H, W, C)`; when they differ,
+            each is read at its own size and `image_shape` is `(None, None, C)`:
+            `build_pipeline` then crops each original to the model's input (random-resized
+            crops in training, the centre crop of the evaluation transform otherwise), so
+            that no image is stretched.
         color_mode: `"rgb"`, `"grayscale"` or `"rgba"`.
         limit: keep only the first `limit` examples.
     """
     import keras
 
-    _check_split(split)
+    check_split(split)
     fraction = check_rate("validation_fraction", validation_fraction)
     test_fraction = check_rate("test_fraction", test_fraction)
     limit = check_positive_int("limit", limit, allow_none=True)
@@ -518,49 +450,44 @@ def from_directory(
         raise DatasetNotFoundError(f"Folder {str(root)!r} has validation/ but no train/ images.")
 
     excluded = {os.path.abspath(p) for p in exclude}
-    if image_size is None:
-        first = _first_image(folder, excluded)
-        if first is None:
-            raise DatasetNotFoundError(
-                f"No images ({', '.join(_IMAGE_SUFFIXES)}) in class sub-folders of {str(folder)!r}."
-            )
-        shape = tf.image.decode_image(tf.io.read_file(str(first)), expand_animations=False).shape
-        image_size = (int(shape[0]), int(shape[1]))
     channels = {"rgb": 3, "grayscale": 1, "rgba": 4}[color_mode]
     # Keras lists the files and the classes (its order, its suffixes); the images are
-    # decoded here, as Keras would, so that files named in `exclude` are never read.
+    # decoded here, so that files named in `exclude` are never read.
     listing = keras.utils.image_dataset_from_directory(
         str(folder), labels="inferred", label_mode="int", color_mode=color_mode, batch_size=None,
-        image_size=tuple(image_size), shuffle=False, verbose=False,
+        image_size=(8, 8), shuffle=False, verbose=False,
     )
     class_names = list(listing.class_names)
     paths = [p for p in listing.file_paths if os.path.abspath(p) not in excluded]
+    if not listing.file_paths:
+        raise DatasetNotFoundError(
+            f"No images ({', '.join(_IMAGE_SUFFIXES)}) in class sub-folders of {str(folder)!r}."
+        )
     if not paths:
         raise DatasetNotFoundError(f"Every image of {str(folder)!r} is in `exclude`.")
     labels = [class_names.index(Path(p).relative_to(folder).parts[0]) for p in paths]
-    count = len(paths)
-    height, width = (int(d) for d in image_size)
-
-    def decode(path, label):
-        image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
-        image = tf.image.resize(image, (height, width))  # bilinear, Keras' default
-        image.set_shape((height, width, channels))
-        return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8), label
-
-    dataset = tf.data.Dataset.from_tensor_slices((paths, np.asarray(labels, "int64"))).map(
-        decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    if image_size is None:
+        image_size = _common_size(paths)
+    size = None if image_size is None else tuple(int(d) for d in image_size)
+    files = FileSource(
+        files=tuple(paths), counts=(1,) * len(paths), labels=tuple(labels),
+        decode=image_decoder(channels, size),
     )
+    count = len(paths)
     carving = []
     if carve_test and folder == train_folder:
         total, mask = count, carved_test_mask(count, test_fraction, seed)
-        dataset, count = _keep(dataset, mask if split == "test" else ~mask)
+        files = files.subset(np.flatnonzero(mask if split == "test" else ~mask))
+        count = files.num_examples
         carving.append(
             f"{folder} has no test/ folder: {total - count if split != 'test' else count:,} of its "
             f"{total:,} images were carved out for test (test_fraction {test_fraction:g}, seed {seed})"
         )
     if carve:
         before = count
-        dataset, count = _carve(dataset, count, split, fraction, seed)
+        mask = validation_mask(count, fraction, seed)
+        files = files.subset(np.flatnonzero(mask if split == "validation" else ~mask))
+        count = files.num_examples
         n_val = count if split == "validation" else before - count
         carving.append(
             f"no validation/ folder: {n_val:,} of the {before:,} "
@@ -573,18 +500,42 @@ def from_directory(
     if left_out:
         carving.insert(0, f"{left_out:,} files of {folder} left out (`exclude`: unreadable)")
     if limit is not None and limit < count:
-        dataset, count = dataset.take(limit), limit
+        files, count = files.subset(range(limit)), limit
         carving.append(f"the first {limit:,} of them are kept (limit)")
+    if size is None:
+        carving.append("the images differ in size: each is read at its own size")
     return DataSplit(
-        dataset=dataset,
+        dataset=files.examples(),
         class_names=class_names,
         num_examples=count,
-        image_shape=(height, width, channels),
+        image_shape=(*(size or (None, None)), channels),
         name=f"folder:{root}",
         split=split,
         source=str(folder),
         carving="; ".join(carving),
+        files=files,
     )
+
+
+#: Images whose size `from_directory` reads to tell whether a folder's images share one.
+SIZE_SAMPLE = 16
+
+
+def _common_size(paths: Sequence[str]) -> tuple[int, int] | None:
+    """The size of the images at `paths` if `SIZE_SAMPLE` of them spread over the list
+    (the first included) all have it; None when they differ."""
+    picks = sorted({round(i * (len(paths) - 1) / max(SIZE_SAMPLE - 1, 1)) for i in range(SIZE_SAMPLE)})
+    sizes = set()
+    for index in picks:
+        encoded = tf.io.read_file(paths[index])
+        if tf.io.is_jpeg(encoded):
+            shape = tf.image.extract_jpeg_shape(encoded)  # the header alone
+        else:
+            shape = tf.shape(tf.io.decode_image(encoded, expand_animations=False))
+        sizes.add((int(shape[0]), int(shape[1])))
+        if len(sizes) > 1:
+            return None
+    return sizes.pop()
 
 
 # ------------------------------------------------------------------------- load
@@ -599,6 +550,7 @@ def load(
     download: bool | None = None,
     test_fraction: float = 0.0,
     exclude: Iterable[str | os.PathLike] = (),
+    first_label: int | None = None,
 ) -> DataSplit:
     """Load one split of a data set as `(uint8 image, int64 label)` pairs.
 
@@ -619,9 +571,12 @@ def load(
             machine: None (default) downloads when the network answers, True always
             tries, False never does.
         test_fraction: for `"folder:"` sets without a test/ folder, the share of the
-            images carved out for test (see `from_directory`); the other sets have a test
+            images carved out for test (see `from_directory`); for `"tfrecord:"` sets
+            without test shards, the share of the shards; the other sets have a test
             split of their own.
         exclude: for `"folder:"` sets, image files to leave out (see `from_directory`).
+        first_label: for `"tfrecord:"` sets, the label of the first class in the records
+            (0, or 1 for ImageNet's shards); None: as written in their manifest, else 0.
 
     Search order for `"mnist"` / `"fashion_mnist"`: IDX files (gzip or not) in `data_dir`,
     then `$KERAS_CNNS_DATA`, then Debian's `/usr/share/datasets/fashion-mnist/`
@@ -631,13 +586,21 @@ def load(
     """
     if not isinstance(name, str):
         raise TypeError(f"`name` must be a data set name (a string); received {name!r}.")
-    _check_split(split)
+    check_split(split)
     fraction = check_rate("validation_fraction", validation_fraction)
     limit = check_positive_int("limit", limit, allow_none=True)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"`seed` must be an integer; received {seed!r}.")
     if download not in (None, True, False):
         raise TypeError(f"`download` must be None, True or False; received {download!r}.")
+    if name.startswith("tfrecord:"):
+        from keras_cnns.data.tfrecord import from_tfrecords
+
+        return from_tfrecords(
+            name[len("tfrecord:"):], split=split, first_label=first_label,
+            validation_fraction=fraction, test_fraction=check_rate("test_fraction", test_fraction),
+            seed=seed, limit=limit,
+        )
     if name.startswith("folder:"):
         return from_directory(
             name[len("folder:"):], split=split, validation_fraction=fraction, seed=seed,

@@ -22,14 +22,8 @@ from keras_cnns.evaluation.metrics import (
     top_k_accuracy,
 )
 from keras_cnns.evaluation.report import EvaluationResult, plot_confusion_matrix
-from keras_cnns.evaluation.transform import (
-    RESIZE_RATIO,
-    center_crop,
-    pretrained_transform,
-    resize_shorter_side,
-    resize_size,
-    trained_transform,
-)
+from keras_cnns.data.crops import RESIZE_RATIO, center_crop, resize_shorter_side, resize_size
+from keras_cnns.evaluation.transform import pretrained_transform, trained_transform
 
 __all__ = [
     "DEFAULT_OUTPUT_DIR",

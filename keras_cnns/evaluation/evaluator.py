@@ -24,15 +24,11 @@ import numpy as np
 import tensorflow as tf
 
 from keras_cnns.data import DataSplit, load
+from keras_cnns.data.crops import resize_size
 from keras_cnns.data.sources import SPLITS
 from keras_cnns.evaluation import metrics
 from keras_cnns.evaluation.report import EvaluationResult, plot_confusion_matrix, write_json
-from keras_cnns.evaluation.transform import (
-    Transform,
-    pretrained_transform,
-    resize_size,
-    trained_transform,
-)
+from keras_cnns.evaluation.transform import Transform, pretrained_transform, trained_transform
 from keras_cnns.export.preprocessing import Preprocessing
 from keras_cnns.export.source import ExportSource, inference_model, load_source
 from keras_cnns.layers.preprocessing import WeightsPreprocessing
@@ -225,6 +221,7 @@ def _subject_of(exported: ExportSource, source: Any, run_dir: Path | None, check
         subject.load_args = dict(
             validation_fraction=config.get("validation_fraction", 0.1), seed=config.get("seed") or 0,
             test_fraction=config.get("test_fraction", 0.0), exclude=config.get("skipped_files", ()),
+            first_label=config.get("first_label"),
         )
         details["checkpoint"] = checkpoint
     return subject

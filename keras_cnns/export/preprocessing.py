@@ -14,7 +14,12 @@ from typing import Any, Mapping
 
 import tensorflow as tf
 
+from keras_cnns.data.crops import center_crop, resize_shorter_side, resize_size
 from keras_cnns.data.pipeline import NORMALIZATIONS, fit_size, normalizer_for
+from keras_cnns.validation import check_choice
+
+#: How exported models bring images to their input size (see `Preprocessing`).
+IMAGE_FITS = ("fit", "centre_crop")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,11 +33,16 @@ class Preprocessing:
         dataset: the training data set's name (chooses the `"standardize"` statistics).
         stored_channels: the channel count of the training images (grey data repeated
             to RGB keeps the grey statistics); None: the model's channel count.
+        image_fit: how an image reaches the model's size: `"fit"` (padded or resized as
+            the pipeline fits images of one size) or `"centre_crop"` (a model trained on
+            images of different sizes: the shorter side resized, then the centre crop,
+            `keras_cnns.data.crops`).
     """
 
     normalization: str = "scale"
     dataset: str | None = None
     stored_channels: int | None = None
+    image_fit: str = "fit"
 
     def __post_init__(self):
         if self.normalization not in NORMALIZATIONS:
@@ -40,6 +50,7 @@ class Preprocessing:
                 f"Unknown `normalization`: {self.normalization!r}. Accepted: "
                 f"{', '.join(repr(n) for n in NORMALIZATIONS)}."
             )
+        check_choice("image_fit", self.image_fit, IMAGE_FITS)
 
     @classmethod
     def from_run_config(cls, config: Mapping[str, Any]) -> "Preprocessing":
@@ -48,6 +59,8 @@ class Preprocessing:
             normalization=config["recipe"]["normalization"],
             dataset=config["dataset"],
             stored_channels=int(config["input_shape"][-1]),
+            # Runs written before images of different sizes were streamed: "fit".
+            image_fit=config.get("image_fit", "fit"),
         )
 
     def normalize(self, images: tf.Tensor) -> tf.Tensor:
@@ -61,5 +74,8 @@ class Preprocessing:
         `[N, H, W, C]` for a model whose input shape is `input_shape` (H, W, C)."""
         height, width, _ = input_shape
         images = tf.cast(images, tf.float32)
-        images = fit_size(images, height, width)
+        if self.image_fit == "centre_crop" and height is not None:
+            images = center_crop(resize_shorter_side(images, resize_size(min(height, width))), height, width)
+        else:
+            images = fit_size(images, height, width)
         return self.normalize(images)

@@ -41,39 +41,70 @@ def _main(values):
     return values
 
 
-def _correct(labels, predictions):
+def _hits(labels, predictions):
     labels, predictions = _main(labels), _main(predictions)
     predicted = tf.argmax(predictions, axis=-1, output_type=tf.int64)
     if labels.shape.rank == predictions.shape.rank:  # one-hot labels
         labels = tf.argmax(labels, axis=-1, output_type=tf.int64)
-    return tf.reduce_sum(tf.cast(tf.equal(predicted, tf.cast(labels, tf.int64)), tf.float32))
+    return tf.cast(tf.equal(predicted, tf.cast(labels, tf.int64)), tf.float32)
+
+
+def _correct(labels, predictions):
+    return tf.reduce_sum(_hits(labels, predictions))
 
 
 def _accumulate(strategy, per_replica):
     return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in per_replica.items()}
 
 
+def _agreed_finiteness(gradients: list) -> list:
+    """The replica's gradients, all made NaN when any replica's are not finite.
+
+    Keras' LossScaleOptimizer tests the gradients it is given for finiteness before its
+    inner optimizer sums them over the replicas, and only the finite branch takes part in
+    that sum: replicas that disagree (one overflowed in float16, another, on a padding
+    batch of weight 0 or on easier images, did not) would wait for each other forever.
+    With every replica's gradients non-finite as soon as one's are, all of them skip the
+    step and lower the loss scale together, as the summed gradients would have them do.
+    """
+    finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in gradients if g is not None])
+    bad = tf.distribute.get_replica_context().all_reduce(
+        tf.distribute.ReduceOp.SUM, 1.0 - tf.cast(finite, tf.float32))
+    factor = tf.where(bad > 0, float("nan"), 1.0)
+    return [None if g is None else g * tf.cast(factor, g.dtype) for g in gradients]
+
+
 def _make_train_step(model: keras.Model, strategy: tf.distribute.Strategy):
     optimizer = model.optimizer
     variables = model.trainable_variables
 
-    def replica_step(images, labels):
+    def replica_step(images, labels, weights=None):
         with tf.GradientTape() as tape:
             predictions = model(images, training=True)
             per_example = _per_example_losses(model, labels, predictions)
-            loss = tf.nn.compute_average_loss(per_example)
+            if weights is None:
+                weights = tf.ones_like(per_example)
+            weights = tf.cast(weights, per_example.dtype)
+            per_example = per_example * weights
+            # Divided by the examples of all replicas (padding batches weigh 0:
+            # `keras_cnns.training.sharding`).
+            total = tf.distribute.get_replica_context().all_reduce(
+                tf.distribute.ReduceOp.SUM, tf.reduce_sum(weights))
+            loss = tf.reduce_sum(per_example) / tf.maximum(total, 1.0)
             if model.losses:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
             # LossScaleOptimizer (mixed_float16) scales the loss and unscales the
             # gradients in apply_gradients; other optimizers return the loss as it is.
             scaled = optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled, variables)
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            gradients = _agreed_finiteness(gradients)
         optimizer.apply_gradients(zip(gradients, variables))
-        count = tf.cast(tf.shape(per_example)[0], tf.float32)
+        weights = tf.cast(weights, tf.float32)
         return {
-            "loss_sum": tf.reduce_sum(per_example),
-            "correct": _correct(labels, predictions),
-            "count": count,
+            "loss_sum": tf.cast(tf.reduce_sum(per_example), tf.float32),
+            "correct": tf.reduce_sum(_hits(labels, predictions) * weights),
+            "count": tf.reduce_sum(weights),
         }
 
     @tf.function
@@ -115,10 +146,14 @@ def evaluate(
     strategy: tf.distribute.Strategy,
     accuracy_name: str = "accuracy",
 ) -> dict:
-    """Loss (without regularization) and accuracy of `model` on `dataset`."""
+    """Loss (without regularization) and accuracy of `model` on `dataset`, each example
+    counted once: the workers split its batches (DATA sharding, whatever it reads)."""
     step = _make_eval_step(model, strategy)
     totals = {"loss_sum": 0.0, "correct": 0.0, "count": 0.0}
-    for batch in strategy.experimental_distribute_dataset(dataset):
+    options = tf.data.Options()
+    # tf.data would shard TFRecord shards by FILE, which needs a file per worker.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    for batch in strategy.experimental_distribute_dataset(dataset.with_options(options)):
         for key, value in step(batch).items():
             totals[key] += float(value)
     return _summarize(totals, accuracy_name)
@@ -142,14 +177,18 @@ def fit(
 
     `model` must be built and compiled inside `strategy.scope()`. `train_dataset`
     holds the batches of every epoch still to train (`steps_per_epoch` each), as
-    `build_pipeline(..., epochs=(first, end))` makes them. A `BackupAndRestore` callback
+    `build_pipeline(..., epochs=(first, end))` makes them: a `tf.data.Dataset` of global
+    batches, or an already distributed dataset of `(images, targets, weights)`
+    (`keras_cnns.training.sharding.worker_batches`). A `BackupAndRestore` callback
     that restores a backup sets the first epoch instead of `initial_epoch`, as in `fit`.
     """
     callback_list = keras.callbacks.CallbackList(
         list(callbacks), add_history=False, add_progbar=False, model=model,
         epochs=epochs, verbose=0,
     )
-    batches = iter(strategy.experimental_distribute_dataset(train_dataset))
+    if isinstance(train_dataset, tf.data.Dataset):
+        train_dataset = strategy.experimental_distribute_dataset(train_dataset)
+    batches = iter(train_dataset)
     train_step = _make_train_step(model, strategy)
     model.stop_training = False
     model._initial_epoch = None  # noqa: SLF001  (BackupAndRestore sets it on restore)

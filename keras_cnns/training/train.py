@@ -31,7 +31,7 @@ import tensorflow as tf
 from keras_cnns.data import DataSplit, load, scan
 from keras_cnns.models import get_spec
 from keras_cnns.precision import check_precision, precision_policy
-from keras_cnns.training import finetune, loop
+from keras_cnns.training import finetune, loop, sharding
 # build_for_data and choose_fit_input lived here before the assembly module: still importable.
 from keras_cnns.training.assembly import (  # noqa: F401
     accuracy_name,
@@ -52,7 +52,7 @@ from keras_cnns.training.callbacks import (
 from keras_cnns.run_history import plot_history
 from keras_cnns.training.recipes import Recipe, get_recipe
 from keras_cnns.training.strategies import STRATEGIES, is_multi_worker, make_strategy, worker_info
-from keras_cnns.validation import check_bool, check_positive_int, check_rate
+from keras_cnns.validation import check_bool, check_choice, check_image_size, check_positive_int, check_rate
 from keras_cnns.version import __version__
 
 CONFIG_FILE = "config.json"
@@ -83,6 +83,7 @@ def train(
     run_dir: str | os.PathLike | None = None, resume: str | os.PathLike | None = None,
     model_options: dict | None = None, recipe_overrides: dict | None = None, limit: int | None = None,
     validation_fraction: float = 0.1, test_fraction: float = 0.1, skip_corrupt: bool = False,
+    image_size: int | Sequence[int] | None = None, first_label: int | None = None,
     verbose: Any = "auto", callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> TrainResult:
     """Train `model` on `dataset` with its paper recipe and write a run folder.
@@ -139,6 +140,14 @@ def train(
             starts, with the list (`CorruptImagesError`), unless this is True: then those
             files are left out, with one warning that counts them, and listed in
             `config.json` (`skipped_files`).
+        image_size: the model's input size, a side or `(height, width)`. None: the
+            images' own size when they share one; for a data set of images of different
+            sizes (a `folder:` of photographs, `tfrecord:` shards), the model's default
+            (224 for most, 299 for Inception v3). Images of different sizes are cropped
+            from their originals (random-resized crops in training, the evaluation's
+            resize-and-centre-crop otherwise); others are padded or resized.
+        first_label: for `tfrecord:` shards, the label of the first class in the
+            records (0, or 1 for ImageNet's); None: their manifest's, else 0.
         verbose: Keras' progress bar setting.
         callbacks: more Keras callbacks.
 
@@ -155,7 +164,7 @@ def train(
             cpu_devices=cpu_devices, seed=seed, data_dir=data_dir, limit=limit,
             validation_fraction=validation_fraction, test_fraction=test_fraction,
             skip_corrupt=skip_corrupt, model_options=model_options, recipe_overrides=recipe_overrides,
-            weights=weights, freeze_epochs=freeze_epochs,
+            weights=weights, freeze_epochs=freeze_epochs, image_size=image_size, first_label=first_label,
         )
         run_path = _new_run_path(config, run_dir, runs_dir)
     return _Run(config, run_path, verbose=verbose, extra_callbacks=list(callbacks)).run()
@@ -169,7 +178,8 @@ def new_run_config(
     data_dir: str | None = None, limit: int | None = None, validation_fraction: float = 0.1,
     test_fraction: float = 0.1, skip_corrupt: bool = False, model_options: dict | None = None,
     recipe_overrides: dict | None = None, weights: str | os.PathLike | None = None,
-    freeze_epochs: int | None = None,
+    freeze_epochs: int | None = None, image_size: int | Sequence[int] | None = None,
+    first_label: int | None = None,
 ) -> dict:
     """The `config.json` of a new run of `train` (before the data adds its shape and
     classes), its arguments checked: unknown models, strategies, recipes and weights and
@@ -207,6 +217,8 @@ def new_run_config(
         "validation_fraction": validation_fraction,
         "test_fraction": check_rate("test_fraction", test_fraction),
         "skip_corrupt": check_bool("skip_corrupt", skip_corrupt),
+        "image_size": None if image_size is None else list(check_image_size("image_size", image_size)),
+        "first_label": None if first_label is None else check_choice("first_label", first_label, (0, 1)),
         "model_options": dict(model_options or {}),
         "keras_cnns_version": __version__,
     }
@@ -313,6 +325,7 @@ class _Run:
                 validation_fraction=config["validation_fraction"], seed=config["seed"] or 0,
                 # Runs written before test carving existed carved none.
                 limit=config["limit"], test_fraction=config.get("test_fraction", 0.0),
+                first_label=config.get("first_label"),
             )
 
         self.splits = _Splits(
@@ -335,6 +348,17 @@ class _Run:
             self.recipe = recipe
             config["recipe"] = recipe.to_dict()
         self.steps_per_epoch = math.ceil(self.splits.train.num_examples / recipe.batch_size)
+        if self.file_sharded:
+            replicas = self.strategy.num_replicas_in_sync
+            workers = sharding.worker_count(self.strategy)
+            self.steps_per_epoch = sharding.steps_per_epoch(
+                self.splits.train, workers, recipe.batch_size // replicas, replicas // workers)
+
+    @property
+    def file_sharded(self) -> bool:
+        """Whether each worker reads its own files of the train split (multi-worker
+        training on a folder or TFRecord shards: `keras_cnns.training.sharding`)."""
+        return is_multi_worker(self.strategy) and self.splits.train.files is not None
 
     def _unreadable_files(self) -> list[str]:
         """A folder data set's files that cannot be decoded (`keras_cnns.data.scan`): an
@@ -362,6 +386,10 @@ class _Run:
         phase the run (or its resumption) starts in (`keras_cnns.training.finetune`)."""
         config = self.config
         height, width, stored = self.splits.image_shape
+        if config.get("image_size"):
+            height, width = config["image_size"]
+        elif height is None:  # images of different sizes: the model's default input
+            height, width = get_spec(config["model"]).default_input_shape[:2]
         channels = finetune.weights_channels(config["model"], config.get("weights"))
         # The model's input: the weights' channels where known (the pipeline converts).
         self.input_shape = (height, width, channels or stored)
@@ -410,8 +438,10 @@ class _Run:
         writes its files: the chief into the run folder, the others into their own."""
         class_names = self.splits.class_names
         self.config.update(
-            input_shape=list(self.splits.image_shape), fit_input=self.fit_input, class_names=class_names,
-            num_classes=len(class_names),
+            input_shape=[*self.input_shape[:2], self.splits.image_shape[-1]], fit_input=self.fit_input,
+            class_names=class_names, num_classes=len(class_names),
+            # Images of different sizes reach the model centre-cropped (evaluation, exports).
+            image_fit="centre_crop" if self.splits.image_shape[0] is None else "fit",
         )
         self.out_dir = self.run_dir if self.chief else self.run_dir / "workers" / f"worker-{self.worker}"
         (self.out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
@@ -426,6 +456,14 @@ class _Run:
             data, self.model, self.recipe, input_shape=self.input_shape,
             num_classes=len(self.splits.class_names), training=training, seed=self.config["seed"],
             epochs=epochs if training else None, epoch_per_iteration=epoch_per_iteration,
+        )
+
+    def _worker_epoch(self, data: DataSplit, batch_size: int, epoch: int) -> tf.data.Dataset:
+        """One epoch of one worker's own files, in batches of `batch_size`."""
+        return make_dataset(
+            data, self.model, self.recipe.replace(batch_size=batch_size), input_shape=self.input_shape,
+            num_classes=len(self.splits.class_names), training=True, seed=self.config["seed"],
+            epochs=(epoch, epoch + 1),
         )
 
     @property
@@ -488,8 +526,14 @@ class _Run:
         self.backup.phase = phase.layers
         first = min(max(self.initial_epoch, phase.start), phase.end)
         common = dict(epochs=phase.end, initial_epoch=phase.start, callbacks=callbacks, verbose=self.verbose)
-        if multi:
+        if multi and self.file_sharded:
+            train_ds, _ = sharding.worker_batches(
+                self.strategy, self.splits.train, global_batch_size=self.recipe.batch_size,
+                epochs=(first, phase.end), make_epoch=self._worker_epoch,
+            )
+        elif multi:
             train_ds = self.dataset(self.splits.train, True, epochs=(first, phase.end))
+        if multi:
             loop.fit(self.model, train_ds, validation_ds, strategy=self.strategy, steps_per_epoch=self.steps_per_epoch,
                      accuracy_name=self.accuracy, **common)
         else:
