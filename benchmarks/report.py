@@ -534,6 +534,93 @@ def _pipeline(results: dict) -> list[str]:
     return lines
 
 
+def _shape(shape) -> str:
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
+def _jpeg_pipeline(results: dict) -> list[str]:
+    d = results["benchmarks"]["jpeg_pipeline"]["data"]
+    f, v, r = d["folder"], d["variants"], d["resnet50"]
+    ours, reference = v["keras_cnns"], v[d["reference"]]
+    cores = results["machine"]["cores"]
+    lines = [
+        f"## The JPEG input pipeline at {d['size']}x{d['size']}: `build_pipeline` against "
+        "Keras' own, and what ResNet-50 consumes",
+        "",
+        _when(results, "jpeg_pipeline") + f" `python -m benchmarks.jpeg_pipeline`: a folder of "
+        f"{f['images']:,} JPEGs (`benchmarks.jpeg_pipeline.make_jpeg_folder`: crops of "
+        "scikit-learn's two sample photographs, china.jpg and flower.jpg, 427x640, one class "
+        f"each; sides {f['min_side']}–{f['max_side']} px, {f['mean_megapixels']:.2f} megapixels "
+        f"on average, {f['portrait']} portrait, Pillow quality {f['quality']}, "
+        f"{f['megabytes']:.1f} MB), read from the page cache, decoded, cropped at random, "
+        f"resized to {d['size']}x{d['size']}, flipped and normalized, in batches of "
+        f"{d['batch_size']}; no model: the dataset is iterated and its images counted. One "
+        f"untimed pass per pipeline, then {d['rounds']} timed pass{'es' if d['rounds'] > 1 else ''} each, interleaved round by "
+        "round (order reversed every other round), in one process. keras_cnns: "
+        "`load(\"folder:…\", validation_fraction=0.0)` (stored image shape "
+        f"{_shape(d['image_shape'])}) + `build_pipeline(training=True, "
+        "augmentation=(\"random_resized_crop\", \"flip\"), normalization=\"standardize\", "
+        "cache=False)`. Keras, RandomZoom: `keras.utils.image_dataset_from_directory("
+        "image_size=(224, 224), shuffle=True)` (every image decoded and squashed to 224x224) "
+        "then `.map(num_parallel_calls=AUTOTUNE)` of `keras.Sequential([RandomFlip(\"horizontal\"), "
+        "RandomZoom(height_factor=(-0.72, 0.0)), Normalization(ImageNet mean, variance)])` and "
+        "`.prefetch(AUTOTUNE)`: Keras has no random-resized crop, and a zoom-in on a random "
+        "window of 28 %–100 % of each side (8 %–100 % of the area) resampled to 224x224 is its "
+        "Inception-style crop, the same kind of work. Keras, 256 + RandomCrop: the cheaper "
+        "idiom, images squashed to 256x256, then `RandomCrop(224, 224)` (one position per "
+        "batch, a slice, no resampling), the same flip and normalization. **ratio** = "
+        "keras_cnns / the row's pipeline.",
+        "",
+        "| pipeline | img/s, median | img/s, best | img per CPU-s | **ratio** (median) | "
+        "ratio per CPU-s |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, row in v.items():
+        lines.append(
+            f"| {name} | {_f(row['images_per_s'])} | {_f(row['best_images_per_s'])} | "
+            f"{_f(row['images_per_cpu_s'])} | **{row['ratio']:.2f}** | {row['ratio_cpu']:.2f} |"
+        )
+    fed = ours["images_per_s"] / r["images_per_s"]
+    # CPU-seconds per image: the input's share when both run on the same cores.
+    share = (1 / ours["images_per_cpu_s"]) / (1 / ours["images_per_cpu_s"] + 1 / r["images_per_cpu_s"])
+    gpu = d["assumed_gpu_images_per_s"]
+    lines += [
+        "",
+        f"- keras_cnns / Keras (RandomZoom, the same work): **{reference['ratio']:.2f}x** "
+        f"median images/s, {reference['ratio_cpu']:.2f}x per CPU-second.",
+        f"- ResNet-50 in training (`keras_cnns.resnet50(num_classes=1000, input_shape=(224, 224, "
+        f"3))`, {r['parameters']:,} parameters, keras_cnns' SGD with momentum 0.9, sparse "
+        f"categorical cross-entropy, `train_on_batch` on one resident batch of {r['batch']}, "
+        f"{r['warmup_steps']} warm-up and {r['steps']} timed steps, in a process of its own): "
+        f"**{r['images_per_s']:.1f} img/s** median ({r['step_s']:.2f} s per step; best "
+        f"{r['best_images_per_s']:.1f}; {r['images_per_cpu_s']:.1f} images per CPU-second).",
+        f"- One machine's pipeline against ResNet-50 here: keras_cnns' pipeline delivers "
+        f"**{fed:.1f}x** the images ResNet-50 trains on ({_f(ours['images_per_s'])} against "
+        f"{r['images_per_s']:.1f} img/s, each measured alone on the {cores} cores): "
+        + ("it keeps ResNet-50 fed" if fed >= 1 else "it does not keep ResNet-50 fed")
+        + f". On the same cores the input would take {100 * share:.1f} % of the CPU time "
+        "(CPU-seconds per image of the pipeline against those of a training step).",
+        f"- The pipeline per core: {_f(ours['images_per_cpu_s'])} images per CPU-second "
+        f"(wall clock: {_f(ours['images_per_s'] / cores)} img/s per core, its median over "
+        f"{cores} cores); Keras with RandomZoom: {_f(reference['images_per_cpu_s'])} per "
+        "CPU-second.",
+        "- Cores of this CPU needed to feed one GPU (GPU rates "
+        + " and ".join(f"{rate:,}" for rate in gpu) + " img/s: assumed typical single-GPU "
+        "ResNet-50 training rates, not measured here), from the images per CPU-second above: "
+        + "; ".join(f"at {rate:,} img/s **{rate / ours['images_per_cpu_s']:.1f}** cores with "
+                    f"keras_cnns ({rate / reference['images_per_cpu_s']:.1f} with Keras, "
+                    "RandomZoom)" for rate in gpu)
+        + ".",
+        "",
+        "Every pass's rate (images/s; per CPU-second in brackets): "
+        + "; ".join(f"{name} " + ", ".join(_f(x) for x in row["rates"]) + " ("
+                    + ", ".join(_f(x) for x in row["cpu_rates"]) + ")" for name, row in v.items())
+        + "; ResNet-50 steps " + ", ".join(_f(x, 1) for x in r["rates"]) + ".",
+        "",
+    ]
+    return lines
+
+
 def _time_to_accuracy(results: dict) -> list[str]:
     d = results["benchmarks"]["time_to_accuracy"]["data"]
     curve = ", ".join(f"{p['epoch']}: {100 * p['test_accuracy']:.1f} %" for p in d["curve"])
@@ -763,6 +850,8 @@ def markdown(results: dict, chart_path: str | None = None) -> str:
         lines += _profile(results)
     if "pipeline" in b:
         lines += _pipeline(results)
+    if "jpeg_pipeline" in b:
+        lines += _jpeg_pipeline(results)
     if "inference" in b:
         lines += _inference(results)
     if "memory" in b:

@@ -11,15 +11,17 @@ KERAS_BACKEND and TF_ENABLE_ONEDNN_OPTS, never leak between them): `throughput`
 (keras_cnns against PyTorch eager, keras.applications and across Keras backends),
 `optimizations` (the speed changes, A against B), `profile` (where a training step's time
 goes; module `profile_ops`), `pipeline` (the input pipeline against in-memory arrays, oneDNN
-on and off), `inference` (latency and size as Keras, SavedModel, TFLite), `memory`
-(DenseNet-BC-100 plain against memory-efficient), `time_to_accuracy` (LeNet-5 to 90 % on
-Fashion-MNIST), `tflite_export` (LeNet-5 and ResNet-20 trained on Fashion-MNIST, exported
-as float32 / float16 / dynamic / int8 TFLite: sizes, differences from Keras, int8
-agreement), `tuning` (a KerasTuner random search over LeNet-5 with `keras_cnns.tune`),
-`precision` (mixed_bfloat16 against float32: speed, and accuracy after the same training),
-`notebook` (`model.fit` as a new user writes it, on arrays and tf.data with Keras' SGD and
-Adam, against a plain PyTorch loop) and,
-in the full run only, `time_to_accuracy_resnet20` (ResNet-20 to 92 %).
+on and off), `jpeg_pipeline` (a folder of JPEG photographs to 224x224 training batches:
+keras_cnns' `build_pipeline` against `image_dataset_from_directory` and Keras' preprocessing
+layers, and the rate ResNet-50 trains at), `inference` (latency and size as Keras,
+SavedModel, TFLite), `memory` (DenseNet-BC-100 plain against memory-efficient),
+`time_to_accuracy` (LeNet-5 to 90 % on Fashion-MNIST), `tflite_export` (LeNet-5 and
+ResNet-20 trained on Fashion-MNIST, exported as float32 / float16 / dynamic / int8 TFLite:
+sizes, differences from Keras, int8 agreement), `tuning` (a KerasTuner random search over
+LeNet-5 with `keras_cnns.tune`), `precision` (mixed_bfloat16 against float32: speed, and
+accuracy after the same training), `notebook` (`model.fit` as a new user writes it, on
+arrays and tf.data with Keras' SGD and Adam, against a plain PyTorch loop) and, in the full
+run only, `time_to_accuracy_resnet20` (ResNet-20 to 92 %).
 The machine and the versions (`benchmarks.common.machine()` and `versions()`) are recorded
 once per run, by this harness, for all of them.
 
@@ -40,8 +42,8 @@ from pathlib import Path
 
 from benchmarks import common, report
 
-BENCHMARKS = ("throughput", "optimizations", "profile", "pipeline", "inference", "memory",
-              "time_to_accuracy", "tflite_export", "tuning", "precision", "notebook",
+BENCHMARKS = ("throughput", "optimizations", "profile", "pipeline", "jpeg_pipeline", "inference",
+              "memory", "time_to_accuracy", "tflite_export", "tuning", "precision", "notebook",
               "time_to_accuracy_resnet20")
 FULL_ONLY = ("time_to_accuracy_resnet20",)  # ResNet-20 to 92 %: minutes of training
 PROFILE = {"full": [("resnet20", ["--size", "32", "--batch", "128", "--steps", "4"]),

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TABLES = ("throughput", "optimizations", "profile", "pipeline", "inference", "memory",
-          "time_to_accuracy", "tflite_export", "tuning", "precision", "notebook")
+TABLES = ("throughput", "optimizations", "profile", "pipeline", "jpeg_pipeline", "inference",
+          "memory", "time_to_accuracy", "tflite_export", "tuning", "precision", "notebook")
 # The figures a table reports: every one of them, wherever it sits in the JSON, must be a
 # positive finite number.
 FIGURE_KEYS = {
@@ -33,6 +33,8 @@ FIGURE_KEYS = {
     "train_seconds", "wall_seconds", "val_accuracy", "test_accuracy",
     # the notebook path against PyTorch
     "ratio_to_pytorch",
+    # the JPEG pipeline: every pass's (and ResNet-50 step's) rates
+    "rates", "cpu_rates",
 }
 
 
@@ -93,6 +95,7 @@ def test_every_table_is_written(quick_run):
     for heading in ("keras_cnns against plain PyTorch eager", "across Keras backends",
                     "against keras.applications", "changes, predicted and measured",
                     "Where a training step's time goes", "Input pipeline: `build_pipeline`",
+                    "The JPEG input pipeline at 224x224",
                     "Inference: latency and size",
                     "plain against memory-efficient", "Time to accuracy",
                     "TFLite exports of trained models", "Hyperparameter search: LeNet-5 with KerasTuner",
@@ -165,6 +168,15 @@ def test_comparisons_are_like_for_like(quick_run):
         for row in per_model.values():
             assert row["ratio_cpu"] > 0 and set(row["rates"]) == set(row["cpu_rates"]) == {
                 "arrays", "resident", "pipeline", "pipeline+aug"}
+    # The JPEG pipelines read the same folder, every image of it per pass, to the same
+    # batches; ResNet-50 trains at 224x224x3.
+    jpeg = results["benchmarks"]["jpeg_pipeline"]["data"]
+    assert set(jpeg["variants"]) == {"keras_cnns", "Keras, RandomZoom", "Keras, 256 + RandomCrop"}
+    for row in jpeg["variants"].values():
+        assert row["images"] == jpeg["folder"]["images"]
+        assert row["output"]["shape"] == [224, 224, 3] and row["output"]["dtype"] == "float32"
+        assert len(row["rates"]) == len(row["cpu_rates"]) == jpeg["rounds"]
+    assert jpeg["resnet50"]["input"] == [224, 224, 3] and jpeg["resnet50"]["batch"] == 16
     tta = results["benchmarks"]["time_to_accuracy"]["data"]
     assert tta["reached"] and tta["final_test_accuracy"] >= tta["target"]
     # The TFLite files of a trained model run its network; int8 takes and gives uint8.
