@@ -527,15 +527,18 @@ def _common_size(paths: Sequence[str]) -> tuple[int, int] | None:
     picks = sorted({round(i * (len(paths) - 1) / max(SIZE_SAMPLE - 1, 1)) for i in range(SIZE_SAMPLE)})
     sizes = set()
     for index in picks:
-        encoded = tf.io.read_file(paths[index])
-        if tf.io.is_jpeg(encoded):
-            shape = tf.image.extract_jpeg_shape(encoded)  # the header alone
-        else:
-            shape = tf.shape(tf.io.decode_image(encoded, expand_animations=False))
+        try:
+            encoded = tf.io.read_file(paths[index])
+            if tf.io.is_jpeg(encoded):
+                shape = tf.image.extract_jpeg_shape(encoded)  # the header alone
+            else:
+                shape = tf.shape(tf.io.decode_image(encoded, expand_animations=False))
+        except tf.errors.InvalidArgumentError:
+            continue  # unreadable: `keras_cnns.data.scan` reports it, a run refuses or skips it
         sizes.add((int(shape[0]), int(shape[1])))
         if len(sizes) > 1:
             return None
-    return sizes.pop()
+    return sizes.pop() if sizes else None
 
 
 # ------------------------------------------------------------------------- load

@@ -342,7 +342,10 @@ class _Search:
     def make_hypermodel(self, train_split: DataSplit, distribution) -> CNNHyperModel:
         model_shape = tuple(self.input_shape) if self.input_shape is not None else tuple(train_split.image_shape)
         if None in model_shape[:2]:
-            raise ValueError(f"The images of {self.dataset!r} differ in size; pass `input_shape` to resize them.")
+            raise ValueError(
+                f"The images of {self.dataset!r} differ in size; pass `input_shape` "
+                "(--input-shape 224,224,3) to crop them to."
+            )
         options = {"variant": self.variant} if self.variant is not None else {}
         hypermodel = self.hypermodel_class(
             train_split.num_classes, model_shape, epochs=self.epochs, batch_size=self.batch_size,
@@ -442,6 +445,8 @@ class _Search:
         preprocessing = Preprocessing(
             normalization=recipe.normalization, dataset=train_split.name,
             stored_channels=int(train_split.image_shape[-1]),
+            # Trained on images of different sizes: centre crops, as the trials evaluated.
+            image_fit="centre_crop" if train_split.image_shape[0] is None else "fit",
         )
         result.export_path = saved_model(
             model, self.export_dir, class_names=list(train_split.class_names), preprocessing=preprocessing
