@@ -98,7 +98,8 @@ def test_two_workers_train_in_lock_step(tmp_path):
 
     shards = tmp_path / "shards"
     write_tfrecords(load("fashion_mnist", "train", limit=385), shards, shards=5)
-    write_tfrecords(load("fashion_mnist", "test", limit=64), shards, shards=1)
+    # The test split too, evaluated on each worker's own shard (33 and 32 examples).
+    write_tfrecords(load("fashion_mnist", "test", limit=65), shards, shards=2)
     # In mixed_float16: the loop's loss scaling (scaled loss, unscaled gradients, the
     # scale's updates) must keep the workers in lock-step too. (The float32 loop is
     # test_resume.py's multi-worker run.)
@@ -124,6 +125,8 @@ def test_two_workers_train_in_lock_step(tmp_path):
     for row in history[1:]:
         hits = float(row.split(",")[1]) * 385
         assert abs(hits - round(hits)) < 1e-6, row
+    hits = metrics["test_accuracy"] * 65  # likewise: 65 test examples, each once
+    assert abs(hits - round(hits)) < 1e-6, metrics
 
 
 SHARDING_SCRIPT = textwrap.dedent(

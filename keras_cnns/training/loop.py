@@ -49,10 +49,6 @@ def _hits(labels, predictions):
     return tf.cast(tf.equal(predicted, tf.cast(labels, tf.int64)), tf.float32)
 
 
-def _correct(labels, predictions):
-    return tf.reduce_sum(_hits(labels, predictions))
-
-
 def _accumulate(strategy, per_replica):
     return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in per_replica.items()}
 
@@ -115,13 +111,14 @@ def _make_train_step(model: keras.Model, strategy: tf.distribute.Strategy):
 
 
 def _make_eval_step(model: keras.Model, strategy: tf.distribute.Strategy):
-    def replica_step(images, labels):
+    def replica_step(images, labels, weights=None):
         predictions = model(images, training=False)
-        per_example = _per_example_losses(model, labels, predictions)
+        per_example = tf.cast(_per_example_losses(model, labels, predictions), tf.float32)
+        weights = tf.ones_like(per_example) if weights is None else tf.cast(weights, tf.float32)
         return {
-            "loss_sum": tf.reduce_sum(per_example),
-            "correct": _correct(labels, predictions),
-            "count": tf.cast(tf.shape(per_example)[0], tf.float32),
+            "loss_sum": tf.reduce_sum(per_example * weights),
+            "correct": tf.reduce_sum(_hits(labels, predictions) * weights),
+            "count": tf.reduce_sum(weights),
         }
 
     @tf.function
@@ -147,13 +144,17 @@ def evaluate(
     accuracy_name: str = "accuracy",
 ) -> dict:
     """Loss (without regularization) and accuracy of `model` on `dataset`, each example
-    counted once: the workers split its batches (DATA sharding, whatever it reads)."""
+    counted once: a `tf.data.Dataset`, whose batches the workers split (DATA sharding,
+    whatever it reads), or a distributed dataset of `(images, targets, weights)`
+    (`keras_cnns.training.sharding.evaluation_batches`)."""
     step = _make_eval_step(model, strategy)
     totals = {"loss_sum": 0.0, "correct": 0.0, "count": 0.0}
-    options = tf.data.Options()
-    # tf.data would shard TFRecord shards by FILE, which needs a file per worker.
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    for batch in strategy.experimental_distribute_dataset(dataset.with_options(options)):
+    if isinstance(dataset, tf.data.Dataset):
+        options = tf.data.Options()
+        # tf.data would shard TFRecord shards by FILE, which needs a file per worker.
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        dataset = strategy.experimental_distribute_dataset(dataset.with_options(options))
+    for batch in dataset:
         for key, value in step(batch).items():
             totals[key] += float(value)
     return _summarize(totals, accuracy_name)

@@ -14,6 +14,8 @@ weight 0 until the others end theirs (`pad_epoch`). The loop's loss and metrics 
 weighted sums divided by the summed weights of all workers, so an epoch counts each
 example exactly once (the padding batches pass through the network, so batch
 normalization's moving averages see them: one batch a worker at most per epoch).
+Validation and test splits are read the same way when they have a file per worker
+(`evaluation_batches`).
 """
 
 from __future__ import annotations
@@ -87,3 +89,20 @@ def worker_batches(
         return ds.with_options(options)
 
     return strategy.distribute_datasets_from_function(dataset_fn), steps
+
+
+def evaluation_batches(
+    strategy: tf.distribute.Strategy, data: DataSplit, *, global_batch_size: int,
+    make_batches: Callable[[DataSplit, int], tf.data.Dataset],
+) -> tf.distribute.DistributedDataset | None:
+    """A validation or test split's distributed batches `(images, targets, weights)`, each
+    worker reading its own files (`make_batches(split, batch_size)` makes a worker's
+    batches); None when the split is not read from files or has fewer files than there
+    are workers (the caller then splits the batches: DATA sharding)."""
+    if data.files is None or len(data.files.files) < worker_count(strategy):
+        return None
+    batches, _ = worker_batches(
+        strategy, data, global_batch_size=global_batch_size, epochs=(0, 1),
+        make_epoch=lambda split, batch_size, epoch: make_batches(split, batch_size),
+    )
+    return batches

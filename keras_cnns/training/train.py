@@ -458,12 +458,13 @@ class _Run:
             epochs=epochs if training else None, epoch_per_iteration=epoch_per_iteration,
         )
 
-    def _worker_epoch(self, data: DataSplit, batch_size: int, epoch: int) -> tf.data.Dataset:
-        """One epoch of one worker's own files, in batches of `batch_size`."""
+    def _worker_batches(self, data: DataSplit, batch_size: int, *, training: bool,
+                        epoch: int | None = None) -> tf.data.Dataset:
+        """One worker's own files in batches of `batch_size`: in training, those of `epoch`."""
         return make_dataset(
             data, self.model, self.recipe.replace(batch_size=batch_size), input_shape=self.input_shape,
-            num_classes=len(self.splits.class_names), training=True, seed=self.config["seed"],
-            epochs=(epoch, epoch + 1),
+            num_classes=len(self.splits.class_names), training=training, seed=self.config["seed"],
+            epochs=(epoch, epoch + 1) if training else None,
         )
 
     @property
@@ -503,8 +504,8 @@ class _Run:
         """Train phase after phase (one `fit`, or one multi-worker loop, each); return the
         test split's loss and accuracy."""
         validation = self.splits.validation
-        validation_ds = self.dataset(validation, False) if validation is not None else None
         multi = is_multi_worker(self.strategy)
+        validation_ds = self._evaluation_data(validation, multi) if validation is not None else None
         try:
             for index, phase in enumerate(self.phases):
                 if index:
@@ -529,7 +530,9 @@ class _Run:
         if multi and self.file_sharded:
             train_ds, _ = sharding.worker_batches(
                 self.strategy, self.splits.train, global_batch_size=self.recipe.batch_size,
-                epochs=(first, phase.end), make_epoch=self._worker_epoch,
+                epochs=(first, phase.end),
+                make_epoch=lambda split, batch_size, epoch: self._worker_batches(
+                    split, batch_size, training=True, epoch=epoch),
             )
         elif multi:
             train_ds = self.dataset(self.splits.train, True, epochs=(first, phase.end))
@@ -543,8 +546,20 @@ class _Run:
             train_ds = self.dataset(self.splits.train, True, epochs=(first, phase.end), epoch_per_iteration=True)
             self.model.fit(train_ds, validation_data=validation_ds, shuffle=False, **common)
 
+    def _evaluation_data(self, data: DataSplit, multi: bool):
+        """`data`'s batches for evaluation; in a multi-worker run, each worker's own files
+        where the split has a file per worker (`sharding.evaluation_batches`)."""
+        if multi:
+            batches = sharding.evaluation_batches(
+                self.strategy, data, global_batch_size=self.recipe.batch_size,
+                make_batches=lambda split, batch_size: self._worker_batches(split, batch_size, training=False),
+            )
+            if batches is not None:
+                return batches
+        return self.dataset(data, False)
+
     def _evaluate(self, multi: bool) -> dict:
-        test_ds = self.dataset(self.splits.test, False)
+        test_ds = self._evaluation_data(self.splits.test, multi)
         if not multi:
             return self.model.evaluate(test_ds, verbose=0, return_dict=True)
         test_logs = loop.evaluate(self.model, test_ds, strategy=self.strategy, accuracy_name=self.accuracy)
